@@ -1,0 +1,66 @@
+# Entry points of the GELATO co-design toolkit.  Every target calls the `gelato` CLI
+# inside a virtual environment that the first target to need it creates from
+# requirements.lock (pinned versions), so each works as the first command on a clone.
+
+PYTHON   ?= python3.11
+VENV     := .venv
+GELATO   := $(VENV)/bin/gelato
+PYTEST   := $(VENV)/bin/python -m pytest
+STAMP    := $(VENV)/.installed
+JOBS     ?= 2
+
+HLS_CONFIG ?= hls/configs/default.yaml
+MODEL      ?= model/default/firmware_model.h5
+SAMPLES    ?= data/samples
+REPORTS    ?= reports
+BUILD      ?= build
+
+.PHONY: help venv data train shifts hls csim synth synth-oss calibrate test test-all bitexact bench clean
+
+help:
+	@echo "make calibrate   main job: firmware scores, thresholds, efficiencies, reports/"
+	@echo "make test        fast test suite (creates .venv on first use)"
+	@echo "make data        regenerate the Pythia8 samples in $(SAMPLES)"
+	@echo "make train       retrain the VAE-GAN and export the firmware model"
+	@echo "make csim        hls4ml project + g++ C-simulation + bit-exact report"
+	@echo "make synth       vendor HLS synthesis if installed, else says what is missing"
+
+venv: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH (or make PYTHON=...)"; exit 1; }
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip setuptools wheel
+	$(VENV)/bin/pip install --quiet -r requirements.lock
+	$(VENV)/bin/pip install --quiet --no-deps -e .
+	touch $@
+
+data: $(STAMP)
+	$(GELATO) generate --out $(SAMPLES) --workers $(JOBS)
+
+shifts: $(STAMP)
+	$(GELATO) derive-shifts $(SAMPLES)/zerobias.h5
+
+train: $(STAMP)
+	$(GELATO) train --samples $(SAMPLES) --out model/default
+
+hls: $(STAMP)
+	$(GELATO) convert --config $(HLS_CONFIG) --model $(MODEL) --out $(BUILD)/hls
+
+csim: $(STAMP)
+	$(GELATO) csim --config $(HLS_CONFIG) --model $(MODEL) --samples $(SAMPLES) --out $(BUILD)/hls --reports $(REPORTS)
+
+synth: $(STAMP)
+	$(GELATO) synth --config $(HLS_CONFIG) --model $(MODEL) --out $(BUILD)/hls --reports $(REPORTS)
+
+calibrate: $(STAMP)
+	$(GELATO) calibrate --config $(HLS_CONFIG) --model $(MODEL) --samples $(SAMPLES) --build $(BUILD) --reports $(REPORTS)
+
+test: $(STAMP)
+	$(PYTEST) -m "not slow" -n $(JOBS) -q
+
+test-all: $(STAMP)
+	$(PYTEST) -n $(JOBS) -q
+
+clean:
+	rm -rf $(BUILD) $(REPORTS) .pytest_cache

@@ -1,0 +1,58 @@
+"""The ``gelato`` command line: one subcommand per stage of the pipeline.
+
+Each stage owns its subcommands in a ``commands`` module with a ``register(subparsers)``
+function; this module only wires them together, sets up logging, and turns the
+project's own errors into a one-line message and a non-zero exit instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+
+STAGE_COMMANDS = (
+    "gelato.samples.commands",
+    "gelato.model.commands",
+    "gelato.hls.commands",
+    "gelato.calibration.commands",
+)
+
+
+class GelatoError(RuntimeError):
+    """An error the user can fix; the CLI prints its message without a traceback."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gelato", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module_name in STAGE_COMMANDS:
+        importlib.import_module(module_name).register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    try:
+        return int(args.func(args) or 0)
+    except (GelatoError, FileNotFoundError, ValueError) as exc:
+        if args.verbose:
+            raise
+        print(f"gelato {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"gelato {args.command}: interrupted; no partial output was kept", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
