@@ -1,0 +1,91 @@
+"""Bit-accurate scores from the compiled hls4ml project: :class:`FirmwareEmulator`.
+
+This module belongs to the hls stage and is what the calibration stage calls.  The
+emulator converts the firmware Keras model with the YAML config (reusing a compiled
+build when model and config are unchanged, see :mod:`gelato.hls.convert`) and then
+runs the very C++ that becomes the firmware, compiled with g++, one event at a time
+through hls4ml's ``predict``.  Inputs are passed as float64 copies of the float32
+features, so the C++ casts the same number the g++ testbench reads from its text file.
+
+It also gives the float (TensorFlow) scores of the same Keras model, and counts, per
+feature, the events whose raw input word or scaled model-input word saturates.
+What a threshold means (``score > threshold`` or ``>=``) is the calibration stage's rule.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from gelato.features import N_FEATURES
+from gelato.hls.config import config_types
+from gelato.hls.convert import convert_firmware
+from gelato.hls.extension import shift_input_words
+from gelato.hls.fixedpoint import FixedType
+
+log = logging.getLogger(__name__)
+
+FLOAT_BATCH = 65536
+
+
+def _checked_features(features: np.ndarray) -> np.ndarray:
+    features = np.asarray(features)
+    if features.ndim != 2 or features.shape[1] != N_FEATURES:
+        raise ValueError(f"features must have shape (N, {N_FEATURES}), got {features.shape}")
+    if not np.isfinite(features).all():
+        raise ValueError("features contain NaN or infinite values; the firmware input words cannot hold them")
+    return features.astype(np.float32, copy=False)
+
+
+class FirmwareEmulator:
+    """The compiled firmware (bit-accurate) and its float Keras twin, side by side."""
+
+    def __init__(self, model_path: Path, config_path: Path, build_dir: Path):
+        project = convert_firmware(Path(model_path), Path(config_path), Path(build_dir))
+        self.project = project
+        self.keras_model = project.keras_model
+        self.hls_model = project.hls_model
+        self.config: dict = project.config
+        self.project_dir: Path = project.project_dir
+        self.shifts: list[int] = list(project.plan.shifts)
+
+        types = config_types(self.config)
+        self.raw_type: FixedType = types["raw_input"]
+        self.scaled_type: FixedType = types["scaled_input"]
+        self.score_type: FixedType = types["score"]
+
+    def float_scores(self, features: np.ndarray) -> np.ndarray:
+        """Scores of the Keras model in float32 arithmetic, returned as float64 (N,)."""
+        features = _checked_features(features)
+        if len(features) == 0:
+            return np.zeros(0)
+        scores = self.keras_model.predict(features, batch_size=FLOAT_BATCH, verbose=0)
+        return np.asarray(scores, dtype=np.float64).reshape(len(features))
+
+    def emulated_scores(self, features: np.ndarray) -> np.ndarray:
+        """Bit-accurate firmware scores (N,) float64, each an exact value of ``score_type``."""
+        features = _checked_features(features)
+        if len(features) == 0:
+            return np.zeros(0)
+        inputs = np.ascontiguousarray(features.astype(np.float64))
+        scores = np.asarray(self.hls_model.predict(inputs), dtype=np.float64).reshape(len(features))
+        return scores
+
+    def scaled_features(self, features: np.ndarray) -> np.ndarray:
+        """Model inputs in float, x / 2**s (N, 44) float32 (exact: powers of two)."""
+        features = _checked_features(features)
+        return features * np.ldexp(np.float32(1.0), -np.asarray(self.shifts)).astype(np.float32)
+
+    def fixed_point_inputs(self, features: np.ndarray) -> np.ndarray:
+        """Model inputs as the firmware holds them: values of the scaled type (N, 44) float64."""
+        return shift_input_words(_checked_features(features), self.raw_type, self.scaled_type, self.shifts)
+
+    def input_saturation(self, features: np.ndarray) -> np.ndarray:
+        """Per feature (44,), the number of events whose raw or scaled input word saturates."""
+        features = _checked_features(features).astype(np.float64)
+        raw_saturated = self.raw_type.saturates(features)
+        words = self.raw_type.quantize(features)
+        scaled_saturated = self.scaled_type.saturates(np.ldexp(words, -np.asarray(self.shifts)))
+        return (raw_saturated | scaled_saturated).sum(axis=0).astype(np.int64)
