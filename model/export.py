@@ -269,9 +269,11 @@ def export_firmware(
         "saturation": activation_saturation(firmware, check_features),
         "score_statistics": {"validation": score_statistics(firmware_scores(firmware, check_features))},
     }
+    summary["saturation_per_sample"] = {}
     for path in sorted(Path(samples_dir).glob("*.h5")) if samples_dir is not None else []:
         sample = read_events(path, max_events=settings.statistics_max_events)
         summary["score_statistics"][path.stem] = score_statistics(firmware_scores(firmware, sample.features))
+        summary["saturation_per_sample"][path.stem] = activation_saturation(firmware, sample.features)
     summary["seconds"] = time.perf_counter() - t0
 
     out_dir = Path(out_dir)

@@ -90,11 +90,13 @@ def train_vaegan(
 ) -> tuple[VaeGan, list[dict]]:
     """Train a fresh VAE-GAN on scaled features; returns the model and per-epoch losses."""
     seed_everything(settings.seed)
-    config = VaeGanConfig(loss_weights=settings.loss_weights, seed=settings.seed)
-    model = VaeGan(config, settings.learning_rate, settings.discriminator_learning_rate)
     n_batches = len(train_x) // settings.batch_size
     if n_batches == 0:
         raise ValueError(f"{len(train_x)} training events are fewer than one batch of {settings.batch_size}")
+    config = VaeGanConfig(loss_weights=settings.loss_weights, seed=settings.seed)
+    total_steps = settings.epochs * n_batches
+    generator_rate = _cosine(settings.learning_rate, total_steps)
+    model = VaeGan(config, generator_rate, _cosine(settings.discriminator_learning_rate, total_steps))
 
     history = []
     for epoch in range(settings.epochs):
@@ -114,6 +116,11 @@ def train_vaegan(
         if on_epoch is not None:
             on_epoch(epoch + 1, settings.epochs, train_losses, val_losses, seconds)
     return model, history
+
+
+def _cosine(rate: float, steps: int) -> tf.keras.optimizers.schedules.LearningRateSchedule:
+    """Cosine decay from ``rate`` to 5% of it over the whole run (smooth, deterministic end)."""
+    return tf.keras.optimizers.schedules.CosineDecay(rate, steps, alpha=0.05)
 
 
 def plot_losses(history: Sequence[dict], path: str | os.PathLike[str]) -> Path:

@@ -21,7 +21,8 @@ Losses of one step on a batch x (all means over the batch):
     discriminator   BCE(D(x), 1) + BCE(D(decoder(z)), 0)
 
 The encoder and decoder minimise the generator loss with one Adam optimiser, the
-discriminator its own loss with another, in the same step.  Folding the batch
+discriminator its own loss with another, in the same step (the training driver gives
+both a cosine-decaying learning rate).  Folding the batch
 normalization into the firmware weights is :mod:`gelato.model.export`'s job.
 """
 
@@ -45,6 +46,7 @@ from gelato.model.firmware import HIDDEN_UNITS, LATENT_DIM, FirmwareQuantizers
 from gelato.model.settings import DEFAULT_SEED, LossWeights
 
 log = logging.getLogger(__name__)
+LearningRateSchedule = tf.keras.optimizers.schedules.LearningRateSchedule
 
 DECODER_UNITS = (16, 32)
 DISCRIMINATOR_UNITS = (8, 2)
@@ -137,7 +139,12 @@ def build_discriminator(config: VaeGanConfig) -> tf.keras.Model:
 class VaeGan:
     """The three networks, their two optimisers and one compiled training step."""
 
-    def __init__(self, config: VaeGanConfig, learning_rate: float = 1e-3, discriminator_learning_rate: float = 1e-3):
+    def __init__(
+        self,
+        config: VaeGanConfig,
+        learning_rate: float | LearningRateSchedule = 1e-3,
+        discriminator_learning_rate: float | LearningRateSchedule = 1e-3,
+    ):
         self.config = config
         self.encoder = build_encoder(config)
         self.decoder = build_decoder(config)
