@@ -119,8 +119,7 @@ def _export(args: argparse.Namespace) -> int:
 
 def _derive_shifts(args: argparse.Namespace) -> int:
     from gelato.features import SEED_SHIFTS
-    from gelato.model.shifts import derive_shifts_from_file, format_shift_table, save_shifts
-    from gelato.model.train import file_sha256
+    from gelato.model.shifts import derive_shifts_from_file, file_sha256, format_shift_table, save_shifts
 
     if not args.file.exists():
         raise FileNotFoundError(f"{args.file}: no such event file")

@@ -20,6 +20,7 @@ stage's business, not this module's.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -145,6 +146,15 @@ def load_shifts(path: str | os.PathLike[str] | None) -> list[int]:
     if not isinstance(document, list):
         raise ValueError(f"{path}: expected a list of {N_FEATURES} integers or an object with 'shifts'")
     return validate_shifts(document, source=str(path))
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """Hex SHA-256 of a file's bytes, the provenance stamp of shift tables and training records."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def format_shift_table(derived: Sequence[int], quantiles: Sequence[float], reference: Sequence[int]) -> str:

@@ -15,7 +15,6 @@ Event weights of the sample are not used: zero-bias events are unweighted by con
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -31,7 +30,7 @@ import tensorflow as tf
 from gelato.features import FEATURE_NAMES, SEED_SHIFTS
 from gelato.io import EventSample, atomic_output, read_events
 from gelato.model.settings import ExportSettings, TrainSettings
-from gelato.model.shifts import save_shifts, scale_features, validate_shifts
+from gelato.model.shifts import file_sha256, save_shifts, scale_features, validate_shifts
 from gelato.model.vaegan import VaeGan, VaeGanConfig, save_vaegan_weights
 
 log = logging.getLogger(__name__)
@@ -43,15 +42,6 @@ TRAINING_JSON = "training.json"
 LOSS_PLOT = "loss_curve.png"
 
 EpochCallback = Callable[[int, int, dict[str, float], dict[str, float], float], None]
-
-
-def file_sha256(path: str | os.PathLike[str]) -> str:
-    """Hex SHA-256 of a file's bytes (read in 1 MiB blocks)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def load_training_sample(samples_dir: str | os.PathLike[str], max_events: int | None = None) -> EventSample:
