@@ -1,7 +1,143 @@
-"""Subcommands of the calibration stage (registered on the `gelato` CLI)."""
+"""Subcommands of the calibration stage (registered on the `gelato` CLI): ``gelato calibrate``.
+
+``gelato calibrate`` validates its inputs, builds the firmware emulation (``gelato.hls``),
+runs the C-simulation check on real events, then scores every sample, sets thresholds
+for the configured added unique rates, measures efficiencies and writes ``reports/``.
+This module holds only the CLI layer (arguments, input checks, progress bars, printing);
+the work is in :mod:`.pipeline` and :mod:`.report`.
+"""
 
 from __future__ import annotations
+
+import argparse
+import hashlib
+import logging
+import sys
+import time
+from pathlib import Path
+
+import h5py
+
+from gelato.calibration.config import DEFAULT_CONFIG, CalibrationSettings, load_settings
+from gelato.calibration.rates import PASS_RULE
+from gelato.features import N_FEATURES
+from gelato.io import FEATURES_DATASET, WEIGHT_DATASET, EventFileError, iter_event_chunks
+
+log = logging.getLogger(__name__)
 
 
 def register(subparsers) -> None:
     """Add this stage's subcommands to the CLI."""
+    p = subparsers.add_parser(
+        "calibrate", help="firmware scores, thresholds for added rates, efficiencies, reports/",
+        description="Score the samples with the bit-accurate firmware emulation, set thresholds for added "
+                    "unique rates on the zero-bias sample, measure efficiencies, and write reports/.",
+    )
+    p.add_argument("--config", type=Path, default=Path("hls/configs/default.yaml"), help="hls firmware config (YAML)")
+    p.add_argument("--model", type=Path, default=Path("model/default/firmware_model.h5"), help="firmware Keras model")
+    p.add_argument("--samples", type=Path, default=Path("data/samples"), help="folder of <process>.h5 event files")
+    p.add_argument("--build", type=Path, default=Path("build"), help="build folder (hls project, scores/)")
+    p.add_argument("--reports", type=Path, default=Path("reports"), help="report folder")
+    p.add_argument("--calibration", type=Path, default=DEFAULT_CONFIG, help=f"calibration config (default {DEFAULT_CONFIG})")
+    p.set_defaults(func=run_calibrate)
+
+
+def check_event_file(path: Path, menu_dataset: str | None) -> int:
+    """Check one sample's layout; returns its event count or raises naming the file and dataset."""
+    if not path.is_file():
+        raise EventFileError(f"{path}: sample file missing (expected one <process>.h5 per process)")
+    next(iter_event_chunks(path, 1), None)  # validates 'features' (shape, column names)
+    with h5py.File(path, "r") as f:
+        n = int(f[FEATURES_DATASET].shape[0])
+        if n == 0:
+            raise EventFileError(f"{path}: dataset '{FEATURES_DATASET}' holds no events, expected (N>0, {N_FEATURES})")
+        if WEIGHT_DATASET in f and f[WEIGHT_DATASET].shape != (n,):
+            raise EventFileError(f"{path}: dataset '{WEIGHT_DATASET}' has shape {f[WEIGHT_DATASET].shape}, expected ({n},)")
+        if menu_dataset and menu_dataset in f and f[menu_dataset].shape != (n,):
+            raise EventFileError(f"{path}: dataset '{menu_dataset}' has shape {f[menu_dataset].shape}, "
+                                 f"expected ({n},) per-event menu decisions")
+    return n
+
+
+def validate_inputs(args: argparse.Namespace, settings: CalibrationSettings) -> dict[str, Path]:
+    """Step 1: every input exists and has the right layout; returns the sample file of each process."""
+    for label, path in (("hls config", args.config), ("firmware model", args.model)):
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: {label} not found")
+    if not args.samples.is_dir():
+        raise FileNotFoundError(f"{args.samples}: samples folder not found (run `make data`)")
+
+    samples = {p: args.samples / f"{p}.h5" for p in settings.all_processes}
+    for process, path in samples.items():
+        n = check_event_file(path, settings.menu.decision_dataset)
+        log.info("%s: %d events in %s", process, n, path)
+    return samples
+
+
+def _file_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _progress_factory():
+    """tqdm bars for the pipeline, off when stderr is not a terminal."""
+    from tqdm import tqdm
+
+    disable = not sys.stderr.isatty()
+
+    def make(label: str, total: int):
+        bar = tqdm(total=total, desc=label, unit="ev", disable=disable, leave=False)
+        return bar.update, bar.close
+
+    return make
+
+
+def run_calibrate(args: argparse.Namespace) -> int:
+    """`gelato calibrate`: see the module docstring and docs/calibration.md."""
+    from gelato.calibration.pipeline import run_calibration
+    from gelato.calibration.report import write_report
+
+    t_start = time.perf_counter()
+    settings = load_settings(args.calibration)
+    samples = validate_inputs(args, settings)
+
+    from gelato.hls.csim import run_csim_report
+    from gelato.hls.emulate import FirmwareEmulator
+
+    t0 = time.perf_counter()
+    emulator = FirmwareEmulator(args.model, args.config, args.build / "hls")
+    t_build = time.perf_counter() - t0
+    print(f"firmware emulation ready ({t_build:.0f} s); score type {emulator.score_type}")
+
+    t0 = time.perf_counter()
+    bit_exact = run_csim_report(emulator, list(samples.values()), args.reports, n_events=settings.csim_events)
+    t_csim = time.perf_counter() - t0
+    print(f"C-simulation check done ({t_csim:.0f} s)")
+
+    digest_extra = {"model": _file_digest(args.model), "hls_config": _file_digest(args.config),
+                    "score_type": str(emulator.score_type)}
+    result = run_calibration(settings, emulator, samples, args.build, bit_exact, digest_extra, _progress_factory())
+    result.inputs = {"model": str(args.model), "hls_config": str(args.config), "samples": str(args.samples)}
+    result.timings_s.update({"emulator_build": t_build, "csim": t_csim})
+    t0 = time.perf_counter()
+    write_report(result, args.reports)
+    result.timings_s["report"] = time.perf_counter() - t0
+    result.timings_s["total"] = time.perf_counter() - t_start
+
+    _print_summary(result, args.reports)
+    return 0
+
+
+def _print_summary(result, reports: Path) -> None:
+    s = result.settings
+    print(f"rule: pass if score {PASS_RULE} threshold; f_bc = {s.bunch_crossing_hz:.6g} Hz; "
+          f"menu rate on {s.reference_process}: {result.menu_rates['total']['rate_hz']:.4g} Hz "
+          f"({result.menu_rates['source']})")
+    print(f"{'rate [Hz]':>10} {'threshold':>12} {'unique [Hz]':>12} {'n_pass':>7} {'total [Hz]':>11} {'float thr':>12}")
+    for rate in s.rates_hz:
+        t, f = result.thresholds["emulated"][rate], result.thresholds["float"][rate]
+        flag = "  (low statistics)" if t["warning"] else ""
+        print(f"{rate:>10} {t['threshold']:>12.6g} {t['rate_hz']:>12.4g} {t['n_pass']:>7} "
+              f"{t['total_rate_hz']:>11.4g} {f['threshold']:>12.6g}{flag}")
+    times = ", ".join(f"{k} {v:.0f} s" for k, v in result.timings_s.items())
+    print(f"timings: {times}")
+    print(f"report: {reports / 'index.md'}")

@@ -1,0 +1,118 @@
+"""A baseline Level-1 menu emulated on the 44 GELATO features (calibration stage).
+
+The anomaly trigger is calibrated for an *added unique* rate: events that no other L1 item
+accepts.  Our event files carry only the objects the encoder sees (6 jets, 4 taus, 4 muons,
+MET), so the menu is emulated from those: single- and multi-object items with a pT
+threshold and an |eta| window, and a MET item.  An object counts for an item when
+
+    pt >= pt_min  and  eta_min <= |eta| < eta_max,
+
+and the item fires when at least ``count`` objects count (MET: ``MET_pt >= pt_min``).
+The thresholds live in ``configs/calibration.yaml``; there are no electron or photon items
+because the features hold no EM objects, which makes this menu a lower bound on the real
+one.  An event file can instead carry the real menu decision as a boolean dataset
+(``l1_menu_pass`` by default); the pipeline then uses it, see :mod:`.scoring`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from gelato import features as F
+
+log = logging.getLogger(__name__)
+
+OBJECT_BLOCKS = {"jet": F.jets, "tau": F.taus, "muon": F.muons}
+OBJECTS = (*OBJECT_BLOCKS, "met")
+
+
+@dataclass(frozen=True)
+class MenuItem:
+    """One L1 item: at least ``count`` objects of kind ``obj`` with pT >= pt_min [GeV] in |eta| window."""
+
+    name: str
+    obj: str
+    pt_min: float
+    count: int = 1
+    eta_max: float | None = None
+    eta_min: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.obj not in OBJECTS:
+            raise ValueError(f"menu item {self.name}: object {self.obj!r} is not one of {', '.join(OBJECTS)}")
+        if self.obj == "met" and self.count != 1:
+            raise ValueError(f"menu item {self.name}: a MET item takes count 1, got {self.count}")
+        if self.count < 1 or self.pt_min < 0:
+            raise ValueError(f"menu item {self.name}: need count >= 1 and pt_min >= 0")
+
+    def fires(self, features: np.ndarray) -> np.ndarray:
+        """Decision (N,) bool of this item on raw features (N, 44)."""
+        if self.obj == "met":
+            return F.met(features)[:, 0] >= self.pt_min
+        block = OBJECT_BLOCKS[self.obj](features)
+        pt, abs_eta = block[:, :, 0], np.abs(block[:, :, 1])
+        counted = (pt >= self.pt_min) & (pt > 0) & (abs_eta >= self.eta_min)
+        if self.eta_max is not None:
+            counted &= abs_eta < self.eta_max
+        return np.count_nonzero(counted, axis=1) >= self.count
+
+    def describe(self) -> str:
+        """Human-readable condition, e.g. '>= 4 jet, pT >= 15 GeV, |eta| < 2.5'."""
+        if self.obj == "met":
+            return f"MET >= {self.pt_min:g} GeV"
+        eta = f"{self.eta_min:g} <= |eta|" if self.eta_min > 0 else "|eta|"
+        eta = f", {eta} < {self.eta_max:g}" if self.eta_max is not None else (f", {eta}" if self.eta_min > 0 else "")
+        return f">= {self.count} {self.obj}, pT >= {self.pt_min:g} GeV{eta}"
+
+
+@dataclass(frozen=True)
+class Menu:
+    """An OR of items; ``decision_dataset`` names a per-event decision that overrides it."""
+
+    items: tuple[MenuItem, ...]
+    decision_dataset: str | None = "l1_menu_pass"
+
+    @classmethod
+    def from_config(cls, config: Mapping) -> Menu:
+        """Build from the ``menu`` block of the calibration config (already schema-checked)."""
+        items = tuple(
+            MenuItem(
+                name=item["name"],
+                obj=item["object"],
+                pt_min=float(item["pt_min"]),
+                count=int(item.get("count", 1)),
+                eta_max=item.get("eta_max"),
+                eta_min=float(item.get("eta_min", 0.0)),
+            )
+            for item in config["items"]
+        )
+        names = [i.name for i in items]
+        if len(set(names)) != len(names):
+            raise ValueError(f"menu item names must be unique, got {names}")
+        return cls(items=items, decision_dataset=config.get("decision_dataset"))
+
+    @property
+    def names(self) -> list[str]:
+        return [item.name for item in self.items]
+
+    def item_decisions(self, features: np.ndarray) -> np.ndarray:
+        """Decisions (N, n_items) bool of every item."""
+        if not self.items:
+            return np.zeros((len(features), 0), bool)
+        return np.stack([item.fires(features) for item in self.items], axis=1)
+
+    def accepts(self, features: np.ndarray) -> np.ndarray:
+        """The menu decision (N,) bool: any item fires."""
+        return self.item_decisions(features).any(axis=1)
+
+    def as_config(self) -> list[dict]:
+        """The items as plain dicts (for summary.json)."""
+        return [
+            {"name": i.name, "object": i.obj, "count": i.count, "pt_min": i.pt_min, "eta_min": i.eta_min,
+             "eta_max": i.eta_max, "condition": i.describe()}
+            for i in self.items
+        ]

@@ -1,0 +1,136 @@
+"""Figures of the calibration report, drawn with matplotlib and mplhep's ATLAS style (calibration stage).
+
+Three families, kept to a few dozen PNGs:
+
+* score distributions, one per sample: emulated (solid) and float (dashed) scores, log y,
+  with a vertical line at the emulated threshold of every rate;
+* score versus feature, one figure per feature with a panel per sample (emulated score);
+* efficiency curves, one figure per (process, feature) with every rate on it (emulated).
+
+All figures say "Simulation" (mplhep ``data=False``).  Drawing uses the Agg backend and is
+deterministic; file writes go through :func:`gelato.io.atomic_output`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import mplhep  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.colors import LogNorm  # noqa: E402
+
+from gelato.calibration.efficiency import VARIABLES, ProcessHistograms, bin_index  # noqa: E402
+from gelato.calibration.scoring import ScoredSample  # noqa: E402
+from gelato.io import atomic_output  # noqa: E402
+
+log = logging.getLogger(__name__)
+
+mplhep.style.use("ATLAS")
+RATE_COLORS = plt.get_cmap("viridis")
+
+
+def _rate_color(i: int, n: int):
+    return RATE_COLORS(0.9 * i / max(1, n - 1))
+
+
+def _save(fig: plt.Figure, path: Path) -> Path:
+    with atomic_output(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=90, metadata={"Software": None})
+    plt.close(fig)
+    return path
+
+
+def _label(ax: plt.Axes, process: str, extra: str = "") -> None:
+    mplhep.atlas.label(ax=ax, data=False, text="Internal", rlabel=f"{process}{extra}", loc=0, fontsize=14)
+
+
+def _drawable(score_edges: np.ndarray) -> np.ndarray:
+    """Score edges for a log axis: the first bin [0, e1) is drawn from e1 / 2."""
+    edges = np.array(score_edges, dtype=np.float64)
+    edges[0] = 0.5 * edges[1]
+    return edges
+
+
+def plot_score_distribution(
+    sample: ScoredSample, score_edges: np.ndarray, thresholds: Mapping[int, dict], path: Path
+) -> Path:
+    """Weighted score histogram of one sample (emulated and float) with the emulated thresholds."""
+    fig, ax = plt.subplots(figsize=(8, 6))
+    edges = _drawable(score_edges)
+    for kind, style in (("emulated", "-"), ("float", "--")):
+        counts = np.bincount(bin_index(sample.scores(kind), score_edges), weights=sample.weights,
+                             minlength=len(score_edges) - 1)
+        ax.stairs(counts, edges, linestyle=style, label=f"{kind} score", linewidth=1.8)
+    rates = sorted(thresholds)
+    for i, rate in enumerate(rates):
+        ax.axvline(thresholds[rate]["threshold"], color=_rate_color(i, len(rates)), linestyle=":",
+                   label=f"{rate} Hz: {thresholds[rate]['threshold']:.5g}")
+
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(edges[0], edges[-1])
+    ax.set_ylim(bottom=max(0.5 * sample.weights.min(initial=1.0), 1e-3), top=ax.get_ylim()[1] * 300)
+    ax.set_xlabel(f"anomaly score (first bin: < {score_edges[1]:.3g}; last: overflow)")
+    ax.set_ylabel("events (weighted)")
+    ax.legend(title="emulated thresholds", fontsize=10, title_fontsize=10, ncol=2, loc="upper right", frameon=True, framealpha=0.9)
+    _label(ax, sample.process)
+    return _save(fig, path)
+
+
+def plot_score_vs_feature(
+    feature: str, histograms: Mapping[str, ProcessHistograms], score_edges: np.ndarray, path: Path
+) -> Path:
+    """2-D histograms of emulated score versus ``feature``, one panel per sample (log score axis)."""
+    processes = [p for p, h in histograms.items() if feature in h.score_2d]
+    ncols = min(4, len(processes))
+    nrows = int(np.ceil(len(processes) / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(5 * ncols, 4.4 * nrows), squeeze=False)
+    edges, score_drawn = VARIABLES[feature].edges, _drawable(score_edges)
+
+    for ax, process in zip(axes.flat, processes):
+        counts = histograms[process].score_2d[feature]
+        positive = counts[counts > 0]
+        if positive.size:
+            mesh = ax.pcolormesh(edges, score_drawn, counts.T, norm=LogNorm(positive.min(), max(positive.max(), 1.01 * positive.min())),
+                                 cmap="viridis", rasterized=True)
+            fig.colorbar(mesh, ax=ax, pad=0.01)
+        ax.set_yscale("log")
+        ax.set_xlabel(VARIABLES[feature].label, fontsize=11)
+        ax.set_ylabel("emulated score", fontsize=11)
+        ax.tick_params(labelsize=9)
+        ax.text(0.96, 0.95, process, transform=ax.transAxes, ha="right", va="top", fontsize=12)
+    for ax in list(axes.flat)[len(processes):]:
+        ax.axis("off")
+    mplhep.atlas.label(ax=axes.flat[0], data=False, text="Internal", rlabel="", loc=0, fontsize=10)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_efficiency(
+    process: str, feature: str, hists: ProcessHistograms, rates: Sequence[int], path: Path, kind: str = "emulated"
+) -> Path:
+    """Efficiency versus ``feature`` for every rate, with 68% Clopper-Pearson bars; empty bins skipped."""
+    fig, ax = plt.subplots(figsize=(8, 6))
+    for i, rate in enumerate(rates):
+        curve = hists.curve(feature, (kind, rate))
+        edges = np.asarray(curve["edges"])
+        eff, lo, hi = (np.asarray(curve[k]) for k in ("efficiency", "lo", "hi"))
+        filled = np.asarray(curve["weight_total"]) > 0
+        centers, half = 0.5 * (edges[1:] + edges[:-1]), 0.5 * np.diff(edges)
+        ax.errorbar(centers[filled], eff[filled], xerr=half[filled],
+                    yerr=[np.clip(eff - lo, 0, None)[filled], np.clip(hi - eff, 0, None)[filled]],
+                    fmt="o", markersize=3.5, linewidth=1.2, color=_rate_color(i, len(rates)), label=f"{rate} Hz")
+
+    ax.set_ylim(0, 1.3)
+    ax.set_xlim(VARIABLES[feature].edges[0], VARIABLES[feature].edges[-1])
+    ax.set_xlabel(VARIABLES[feature].label + " (last bin: overflow)")
+    ax.set_ylabel(f"anomaly-trigger efficiency ({kind})")
+    ax.legend(title="added unique rate", fontsize=10, title_fontsize=10, ncol=3, loc="upper right")
+    _label(ax, process)
+    return _save(fig, path)
