@@ -280,17 +280,19 @@ def _index(result: CalibrationResult, summary: dict, sections: list[str], files:
     return "\n".join(out)
 
 
+BIT_EXACT_FIELDS = ("events", "mismatches", "max_abs_diff", "mean_abs_diff", "max_abs_diff_lsb",
+                    "frac_identical", "frac_differ_more_than_1lsb")
+
+
 def _bit_exact_text(be: dict) -> str:
-    if not be:
+    pairs = {k: v for k, v in be.items() if k in ("csim_vs_emulation", "emulation_vs_float") and isinstance(v, dict)}
+    if not pairs:
         return "Not run (no C-simulation result was passed)."
-    lines = []
-    for pair, v in be.items():
-        if not isinstance(v, dict):
-            continue
-        fields = ", ".join(f"{k} = {val}" for k, val in v.items() if not isinstance(val, (list, dict)))
-        lines.append(f"- {pair}: {fields}")
-    lines.append("- Details: [csim.md](csim.md), [csim.json](csim.json)")
-    return "\n".join(lines)
+    rows = [[pair, *(_g(v[f], 6) if isinstance(v.get(f), float) else v.get(f, "") for f in BIT_EXACT_FIELDS)]
+            for pair, v in pairs.items()]
+    table = _md_table(["comparison", *BIT_EXACT_FIELDS], rows)
+    return (f"{table}\n\nThe C-simulation (g++ testbench of the generated HLS project) must equal the emulation "
+            "exactly; the float model differs by quantization. Details: [csim.md](csim.md), [csim.json](csim.json)")
 
 
 def write_report(result: CalibrationResult, reports_dir: Path) -> dict:
