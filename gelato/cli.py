@@ -26,7 +26,10 @@ class GelatoError(RuntimeError):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="gelato", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="gelato",
+        description="GELATO co-design toolkit: samples -> model -> firmware (hls4ml) -> calibration.",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module_name in STAGE_COMMANDS:
