@@ -38,6 +38,8 @@ def register(subparsers) -> None:
     p.add_argument("--kl-weight", type=float, default=weights.kl, help="weight of the KL term (default: %(default)s)")
     p.add_argument("--adv-weight", type=float, default=weights.adversarial,
                    help="weight of the adversarial term (default: %(default)s)")
+    p.add_argument("--activation-quantizer", default=None,
+                   help="QKeras quantizer of the encoder activations (default: FirmwareQuantizers', quantized_relu(10,4))")
     p.set_defaults(func=_train)  # fmt: skip
 
     p = subparsers.add_parser("export", help="re-export the firmware model from saved VAE-GAN weights")
@@ -82,17 +84,32 @@ def _train(args: argparse.Namespace) -> int:
         max_events=args.max_events or None,
         seed=args.seed,
         loss_weights=LossWeights(args.reco_weight, args.kl_weight, args.adv_weight),
+        activation_quantizer=args.activation_quantizer,
     )
     source = str(args.shifts) if args.shifts else "seed (gelato.features.SEED_SHIFTS)"
     summary = run_training(args.samples, args.out, settings, shifts, source, on_epoch=_print_epoch)
 
-    agreement = summary["export"]["agreement"]["after_finetune"]
     print(f"trained on {summary['sample']['training_events']} events in {summary['timings_s']['train']:.0f} s; "
-          f"total {summary['timings_s']['total']:.0f} s")
-    print(f"firmware vs trained encoder score: pearson {agreement['pearson']:.4f}, "
-          f"median relative difference {agreement['median_relative_difference']:.3g}")
+          f"total {summary['timings_s']['total']:.0f} s")  # fmt: skip
+    _print_export_summary(summary["export"])
     print(f"wrote {args.out}/firmware_model.h5, vaegan_weights.h5, shifts.json, training.json, export.json")
-    return 0  # fmt: skip
+    return 0
+
+
+def _print_export_summary(export: dict) -> None:
+    agreement = export["agreement"]["after_finetune"]
+    print(f"firmware vs trained encoder score: pearson {agreement['pearson']:.4f}, "
+          f"median relative difference {agreement['median_relative_difference']:.3g}")  # fmt: skip
+    print("score = sum mu^2 of the firmware model; saturation = events with a quantized ReLU at its top (relu_0 relu_1);"
+          " flipped = decisions at the zero-bias 1e-4 threshold changed by saturation")  # fmt: skip
+    print(f"{'sample':<12} {'events':>8} {'median':>8} {'q99':>8} {'q99.99':>8} {'max':>9} {'saturation':>15} {'flipped':>8}")
+    for name, stats in export["score_statistics"].items():
+        saturation = export["saturation_per_sample"].get(name, export["saturation"] if name == "validation" else {})
+        fractions = " ".join(f"{v['events_with_any_saturated_unit']:.2%}" for v in saturation.values())
+        flipped = export["saturation_impact"].get(name, {}).get("flipped_decisions")
+        flipped_text = f"{flipped:.3%}" if flipped is not None else "-"
+        print(f"{name:<12} {stats['events']:>8} {stats['q0.5']:>8.3g} {stats['q0.99']:>8.3g} "
+              f"{stats['q0.9999']:>8.4g} {stats['max']:>9.4g} {fractions:>15} {flipped_text:>8}")  # fmt: skip
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -110,9 +127,7 @@ def _export(args: argparse.Namespace) -> int:
         ExportSettings(seed=args.seed), samples_dir=args.samples,
     )  # fmt: skip
 
-    agreement = summary["agreement"]["after_finetune"]
-    print(f"firmware vs trained encoder score: pearson {agreement['pearson']:.4f}, "
-          f"median relative difference {agreement['median_relative_difference']:.3g}")
+    _print_export_summary(summary)
     print(f"wrote {args.out}/firmware_model.h5 and export.json")
     return 0
 

@@ -32,6 +32,9 @@ class TrainSettings:
     max_events: int | None = 600_000
     seed: int = DEFAULT_SEED
     loss_weights: LossWeights = field(default_factory=LossWeights)
+    #: QKeras activation quantizer of the encoder, e.g. "quantized_relu(12,6)"; None keeps
+    #: the FirmwareQuantizers default.  The hls config's relu types must match it.
+    activation_quantizer: str | None = None
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1:

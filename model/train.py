@@ -21,7 +21,7 @@ import os
 import platform
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +29,7 @@ import tensorflow as tf
 
 from gelato.features import FEATURE_NAMES, SEED_SHIFTS
 from gelato.io import EventSample, atomic_output, read_events
+from gelato.model.firmware import FirmwareQuantizers
 from gelato.model.settings import ExportSettings, TrainSettings
 from gelato.model.shifts import file_sha256, save_shifts, scale_features, validate_shifts
 from gelato.model.vaegan import VaeGan, VaeGanConfig, save_vaegan_weights
@@ -83,7 +84,10 @@ def train_vaegan(
     n_batches = len(train_x) // settings.batch_size
     if n_batches == 0:
         raise ValueError(f"{len(train_x)} training events are fewer than one batch of {settings.batch_size}")
-    config = VaeGanConfig(loss_weights=settings.loss_weights, seed=settings.seed)
+    quantizers = FirmwareQuantizers()
+    if settings.activation_quantizer is not None:
+        quantizers = replace(quantizers, activation=settings.activation_quantizer)
+    config = VaeGanConfig(quantizers=quantizers, loss_weights=settings.loss_weights, seed=settings.seed)
     total_steps = settings.epochs * n_batches
     generator_rate = _cosine(settings.learning_rate, total_steps)
     model = VaeGan(config, generator_rate, _cosine(settings.discriminator_learning_rate, total_steps))
@@ -124,10 +128,10 @@ def plot_losses(history: Sequence[dict], path: str | os.PathLike[str]) -> Path:
     mplhep.style.use("ATLAS")
     epochs = [h["epoch"] for h in history]
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
-    for key, color in (("generator", "C0"), ("reconstruction", "C1"), ("kl", "C2")):
+    for key, color in (("generator", "black"), ("reconstruction", "tab:blue"), ("kl", "tab:green")):
         axes[0].plot(epochs, [h["train"][key] for h in history], color=color, label=f"{key} (train)")
         axes[0].plot(epochs, [h["validation"][key] for h in history], color=color, ls="--", label=f"{key} (val.)")
-    for key, color in (("adversarial", "C3"), ("discriminator", "C4")):
+    for key, color in (("adversarial", "tab:red"), ("discriminator", "tab:purple")):
         axes[1].plot(epochs, [h["train"][key] for h in history], color=color, label=f"{key} (train)")
         axes[1].plot(epochs, [h["validation"][key] for h in history], color=color, ls="--", label=f"{key} (val.)")
 
@@ -199,7 +203,9 @@ def run_training(
         "final": {"train": history[-1]["train"], "validation": history[-1]["validation"]},
         "timings_s": {"load": t_load, "train": t_train, "export": t_export, "total": time.perf_counter() - t0},
         "environment": _environment(),
-        "export": {key: export_summary[key] for key in ("agreement", "saturation", "score_statistics")},
+        "export": {
+            key: export_summary[key] for key in ("agreement", "saturation", "saturation_per_sample", "saturation_impact", "score_statistics")
+        },
     }
     plot_losses(history, out_dir / LOSS_PLOT)
     with atomic_output(out_dir / TRAINING_JSON) as tmp:
