@@ -60,16 +60,34 @@ class EventSelection:
         return np.repeat(np.arange(len(self.counts)), list(self.counts.values()))
 
 
+def event_shares(available: list[int], n_events: int) -> list[int]:
+    """Split ``n_events`` as equally as possible over files holding ``available`` events each."""
+    shares = [0] * len(available)
+    remaining = min(n_events, sum(available))
+    while remaining > 0:
+        open_files = [i for i, n in enumerate(available) if shares[i] < n]
+        share, extra = divmod(remaining, len(open_files))
+        for rank, i in enumerate(open_files):
+            take = min(available[i] - shares[i], share + (1 if rank < extra else 0))
+            shares[i] += take
+            remaining -= take
+    return shares
+
+
 def select_events(sample_files: list[Path], n_events: int) -> EventSelection:
-    """An equal share of ``n_events`` from each file (its first events), in file order."""
+    """An equal share of ``n_events`` from each file (its first events), in file order.
+
+    A file with fewer events than its share gives all it has; the others make up the rest.
+    """
     if not sample_files:
         raise FileNotFoundError("no sample files given for the C-simulation (expected data/samples/<process>.h5)")
-    share, extra = divmod(n_events, len(sample_files))
-    blocks, counts = [], {}
-    for i, path in enumerate(sample_files):
-        sample = read_events(path, max_events=share + (1 if i < extra else 0))
-        blocks.append(sample.features)
-        counts[Path(path).stem] = len(sample.features)
+    samples = [read_events(path, max_events=n_events) for path in sample_files]
+    shares = event_shares([len(sample) for sample in samples], n_events)
+    if sum(shares) < n_events:
+        log.warning("only %d events in %d sample files; simulating all of them", sum(shares), len(samples))
+
+    blocks = [sample.features[:share] for sample, share in zip(samples, shares)]
+    counts = {Path(sample.path).stem: share for sample, share in zip(samples, shares)}
     return EventSelection(np.concatenate(blocks), list(counts), counts)
 
 
