@@ -47,12 +47,18 @@ def _key_path(error: jsonschema.ValidationError) -> str:
     return ".".join(parts) if parts else "(top level)"
 
 
+def _message(error: jsonschema.ValidationError) -> str:
+    if error.validator == "pattern" and "description" in error.schema:
+        return f"{error.instance!r} is not {error.schema['description']}"
+    return error.message
+
+
 def validate_hls_config(config: Any, source: str = "<config>") -> dict:
     """Validate a parsed config against the schema; ``ValueError`` naming the key otherwise."""
     validator = jsonschema.Draft202012Validator(_schema())
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
     if errors:
-        lines = [f"{_key_path(e)}: {e.message}" for e in errors[:5]]
+        lines = [f"{_key_path(e)}: {_message(e)}" for e in errors[:5]]
         raise ValueError(f"{source}: invalid hls config:\n  " + "\n  ".join(lines))
 
     for key in ("raw_input", "scaled_input", "latent_mean", "score_accum", "score"):
@@ -131,7 +137,7 @@ def check_dense_accumulator(spec: DenseSpec, accum: FixedType) -> None:
     if accum.min_value > lowest or accum.max_value < highest:
         raise PrecisionError(
             f"layer {spec.name}: accumulator {accum} holds [{accum.min_value}, {accum.max_value}] but "
-            f"{spec.n_in} products of {spec.input_type} x {spec.weight_type} plus a {spec.bias_type} bias "
+            f"{spec.n_in} products of {spec.input_type} x {spec.weight_type} plus a bias of type {spec.bias_type} "
             f"reach [{lowest}, {highest}]; use at least {full_width_accumulator(spec)}"
         )
     exact = full_width_accumulator(spec)

@@ -151,6 +151,7 @@ def compare_float(emulated: np.ndarray, floats: np.ndarray, score_lsb: float) ->
     diff = np.abs(emulated - floats)
     in_lsb = diff / score_lsb
     positive = floats > 0
+    float32_ulp = 2 * np.spacing(np.abs(floats).astype(np.float32)).astype(np.float64)  # float model's own rounding
     relative = diff[positive] / floats[positive]
     return {
         "events": int(len(diff)),
@@ -163,6 +164,7 @@ def compare_float(emulated: np.ndarray, floats: np.ndarray, score_lsb: float) ->
         "max_rel_diff": float(relative.max(initial=0.0)),
         "frac_identical": float(np.mean(diff == 0)) if len(diff) else 0.0,
         "frac_differ_more_than_1lsb": float(np.mean(in_lsb > 1)) if len(diff) else 0.0,
+        "frac_differ_beyond_float32": float(np.mean(diff > float32_ulp)) if len(diff) else 0.0,
         "mean_float_score": float(floats.mean()) if len(diff) else 0.0,
     }
 
@@ -247,6 +249,8 @@ def _markdown(result: dict) -> str:
         f"| max relative diff | {approx['max_rel_diff']:.3g} |",
         f"| fraction identical | {approx['frac_identical']:.4f} |",
         f"| fraction differing by > 1 LSB | {approx['frac_differ_more_than_1lsb']:.4f} |",
+        f"| fraction differing by > 2 float32 ulp (beyond the float model's own rounding) | "
+        f"{approx['frac_differ_beyond_float32']:.4f} |",
         f"| mean float score | {approx['mean_float_score']:.6g} |",
         "",
         "## Input saturation (raw or scaled word clipped), events per feature",
