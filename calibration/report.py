@@ -26,10 +26,9 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from gelato.calibration import plots
+from gelato.calibration import plots, tables
 from gelato.calibration.pipeline import KINDS, CalibrationResult, saturation_table
 from gelato.calibration.rates import PASS_RULE
-from gelato.features import FEATURE_NAMES
 
 log = logging.getLogger(__name__)
 
@@ -99,16 +98,6 @@ def _write_csv(path: Path, header: Sequence[str], rows: list[Sequence]) -> Path:
     return path
 
 
-def _md_table(header: Sequence[str], rows: list[Sequence]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
-def _g(x: float, digits: int = 4) -> str:
-    return f"{x:.{digits}g}"
-
-
 def make_plots(result: CalibrationResult, out_dir: Path) -> dict[str, list[Path]]:
     """Draw every figure into ``out_dir``; returns them grouped for the index."""
     s, out = result.settings, {"scores": [], "score_vs": [], "efficiency": []}
@@ -127,71 +116,17 @@ def make_plots(result: CalibrationResult, out_dir: Path) -> dict[str, list[Path]
     return out
 
 
-def _tables(result: CalibrationResult, summary: dict, table_dir: Path) -> tuple[list[str], dict[str, Path]]:
-    """Markdown sections and CSV files of the report's tables."""
-    s, md, files = result.settings, [], {}
-
-    rows = []
-    for kind in ("emulated", "float"):
-        for r in s.rates_hz:
-            t = result.thresholds[kind][r]
-            rows.append([kind, r, _g(t["threshold"], 8), t["threshold_code"], _g(t["rate_hz"]),
-                         f"[{_g(t['rate_lo68_hz'])}, {_g(t['rate_hi68_hz'])}]",
-                         f"[{_g(t['rate_lo95_hz'])}, {_g(t['rate_hi95_hz'])}]", t["n_pass"], _g(t["weight_pass"]),
-                         _g(t["total_rate_hz"]), _g(t["overlap_rate_hz"]), t["n_pass_total"], "yes" if t["warning"] else ""])
-    header = ["scores", "target rate [Hz]", "threshold", "threshold code (/LSB)", "unique rate [Hz]", "68% CL [Hz]",
-              "95% CL [Hz]", "n_pass (unique)", "weight pass", "total anomaly rate [Hz]", "overlap with menu [Hz]",
-              "n_pass (total)", f"< {s.min_passing_events} passing"]
-    files["thresholds"] = _write_csv(table_dir / "thresholds.csv", header, rows)
-    md.append(_md_table(header, rows))
-
-    menu = result.menu_rates
-    rows = [[name, item["condition"], _g(menu["items"][name]["rate_hz"]), menu["items"][name]["n_pass"]]
-            for name, item in ((i["name"], i) for i in s.menu.as_config())]
-    rows.append(["OR of the items above (emulated)", "", _g(menu["emulated_total"]["rate_hz"]), menu["emulated_total"]["n_pass"]])
-    rows.append([f"menu decision used ({menu['source']})", "", _g(menu["total"]["rate_hz"]), menu["total"]["n_pass"]])
-    header = ["item", "condition", f"rate on {s.reference_process} [Hz]", "n_pass"]
-    files["menu"] = _write_csv(table_dir / "menu_rates.csv", header, rows)
-    md.append(_md_table(header, rows))
-
-    rows = []
-    for process, by_rate in summary["efficiencies"]["emulated"].items():
-        for key, e in by_rate.items():
-            f = summary["efficiencies"]["float"][process][key]
-            rows.append([process, key, _g(e["efficiency"]), f"[{_g(e['lo'])}, {_g(e['hi'])}]", e["n_pass"], e["n_events"],
-                         _g(e["unique_efficiency"]), _g(f["efficiency"]), _g(e["efficiency"] - f["efficiency"])])
-    header = ["process", "rate [Hz]", "efficiency (emulated)", "68% CL", "n_pass", "n_events",
-              "unique efficiency", "efficiency (float)", "emulated - float"]
-    files["efficiencies"] = _write_csv(table_dir / "efficiencies.csv", header, rows)
-    md.append(_md_table(header, rows))
-
-    fve = summary["float_vs_emulated"]
-    rows = [[k, _g(v["emulated"], 8), _g(v["float"], 8), _g(v["shift"], 6), v["shift_lsb"]] for k, v in fve["threshold_shift"].items()]
-    header = ["rate [Hz]", "threshold (emulated)", "threshold (float)", "shift", "shift [LSB]"]
-    files["threshold_shift"] = _write_csv(table_dir / "threshold_shift.csv", header, rows)
-    md.append(_md_table(header, rows))
-
-    rows = [[p, k, v["n_flips"], v["n_events"], f"{v['fraction']:.3e}", v["emulated_only"], v["float_only"]]
-            for p, by_rate in fve["decision_flips"].items() for k, v in by_rate.items()]
-    header = ["sample", "rate [Hz]", "flipped decisions", "events", "fraction", "pass emulated only", "pass float only"]
-    files["decision_flips"] = _write_csv(table_dir / "decision_flips.csv", header, rows)
-    md.append(_md_table(header, rows))
-
-    sat = summary["saturation"]
-    saturated = [f for f in FEATURE_NAMES if any(v["per_feature"][f] > 0 for v in sat.values())]
-    rows = [[f, *[sat[p]["per_feature"][f] for p in sat]] for f in saturated]
-    header = ["feature", *sat]
-    files["saturation"] = _write_csv(table_dir / "saturation.csv", header, rows)
-    md.append(_md_table(header, rows) if rows else "No input word saturated in any sample.")
-
-    rows = [[p, v["n_events"], _g(v["sum_weights"], 8), v["menu_source"]] for p, v in summary["samples"].items()]
-    header = ["sample", "events", "sum of weights", "menu decision"]
-    files["samples"] = _write_csv(table_dir / "samples.csv", header, rows)
-    md.append(_md_table(header, rows))
-    return md, files
+def _tables(result: CalibrationResult, summary: dict, table_dir: Path) -> tuple[dict[str, str], dict[str, Path]]:
+    """Every table as inline markdown and as a CSV file, by name."""
+    sections, files = {}, {}
+    for name, make in tables.TABLES.items():
+        header, rows = make(result, summary)
+        files[name] = _write_csv(table_dir / f"{name}.csv", header, rows)
+        sections[name] = tables.markdown(header, rows) if rows else "(none)"
+    return sections, files
 
 
-def _index(result: CalibrationResult, summary: dict, sections: list[str], files: dict[str, Path],
+def _index(result: CalibrationResult, summary: dict, sections: dict[str, str], files: dict[str, Path],
            figures: dict[str, list[Path]], root: Path) -> str:
     s, rel = result.settings, (lambda p: Path(os.path.relpath(p, root)).as_posix())
     menu, be = result.menu_rates, result.bit_exact
@@ -225,15 +160,15 @@ def _index(result: CalibrationResult, summary: dict, sections: list[str], files:
         "## Baseline L1 menu",
         "",
         f"Rates on `{s.reference_process}`; the unique rate excludes every event the menu decision accepts. "
-        f"Decision used: {menu['source']}. Table: {link('menu')}",
+        f"Decision used: {menu['source']}. Table: {link('menu_rates')}",
         "",
-        sections[1],
+        sections["menu_rates"],
         "",
         "## Thresholds",
         "",
         f"Intervals are Clopper-Pearson on the rate. Table: {link('thresholds')}",
         "",
-        sections[0],
+        sections["thresholds"],
         "",
     ]
     if warnings:
@@ -244,30 +179,30 @@ def _index(result: CalibrationResult, summary: dict, sections: list[str], files:
         "Efficiency = weighted fraction of a process's events with score >= threshold (68% Clopper-Pearson); "
         f"unique efficiency counts only events no menu item accepts. Table: {link('efficiencies')}",
         "",
-        sections[2],
+        sections["efficiencies"],
         "",
         "## Float versus emulated",
         "",
         f"Thresholds derived the same way from the float scores. Table: {link('threshold_shift')}",
         "",
-        sections[3],
+        sections["threshold_shift"],
         "",
         f"Decisions that differ (emulated score with its threshold vs float score with its own). Table: {link('decision_flips')}",
         "",
-        sections[4],
+        sections["decision_flips"],
         "",
         "## Input saturation",
         "",
         f"Events whose raw input word or scaled model-input word saturates, per feature (features with none omitted). "
         f"Table: {link('saturation')}",
         "",
-        sections[5],
+        sections["saturation"] if sections["saturation"] != "(none)" else "No input word saturated in any sample.",
         "",
         "## Samples",
         "",
         link("samples"),
         "",
-        sections[6],
+        sections["samples"],
         "",
         "## Plots",
         "",
@@ -288,9 +223,9 @@ def _bit_exact_text(be: dict) -> str:
     pairs = {k: v for k, v in be.items() if k in ("csim_vs_emulation", "emulation_vs_float") and isinstance(v, dict)}
     if not pairs:
         return "Not run (no C-simulation result was passed)."
-    rows = [[pair, *(_g(v[f], 6) if isinstance(v.get(f), float) else v.get(f, "") for f in BIT_EXACT_FIELDS)]
+    rows = [[pair, *(tables.fmt(v[f], 6) if isinstance(v.get(f), float) else v.get(f, "") for f in BIT_EXACT_FIELDS)]
             for pair, v in pairs.items()]
-    table = _md_table(["comparison", *BIT_EXACT_FIELDS], rows)
+    table = tables.markdown(["comparison", *BIT_EXACT_FIELDS], rows)
     return (f"{table}\n\nThe C-simulation (g++ testbench of the generated HLS project) must equal the emulation "
             "exactly; the float model differs by quantization. Details: [csim.md](csim.md), [csim.json](csim.json)")
 
@@ -304,8 +239,7 @@ def write_report(result: CalibrationResult, reports_dir: Path) -> dict:
         summary = build_summary(result)
         sections, files = _tables(result, summary, sub / "tables")
         figures = make_plots(result, sub / "plots")
-        curves = {kind: {p: {v: {str(r): h.curve(v, (kind, r)) for r in result.settings.rates_hz} for v in h.totals}
-                         for p, h in result.histograms.items() if p in result.settings.processes} for kind in KINDS}
+        curves = efficiency_curves(result)
         (sub / "efficiency_curves.json").write_text(json.dumps(curves))
         (sub / "timings.json").write_text(json.dumps(result.timings_s, indent=2))
         (staging / "summary.json").write_text(json.dumps(summary, indent=2, default=_json_default) + "\n")
@@ -316,6 +250,24 @@ def write_report(result: CalibrationResult, reports_dir: Path) -> dict:
         shutil.rmtree(staging, ignore_errors=True)
     log.info("report written to %s", reports_dir / "index.md")
     return summary
+
+
+def efficiency_curves(result: CalibrationResult) -> dict:
+    """Efficiency versus every variable: [kind][process][variable] = edges, weights, per-rate values (6 digits)."""
+    rates, out = result.settings.rates_hz, {}
+    for kind in KINDS:
+        out[kind] = {}
+        for process in (p for p in result.settings.processes if p in result.histograms):
+            hists, out[kind][process] = result.histograms[process], {}
+            for variable in hists.totals:
+                curves = {str(r): hists.curve(variable, (kind, r)) for r in rates}
+                first = next(iter(curves.values()))
+                out[kind][process][variable] = {
+                    "edges": first["edges"], "weight_total": first["weight_total"],
+                    "rates": {r: {k: [float(f"{x:.6g}") for x in c[k]] for k in ("efficiency", "lo", "hi")}
+                              for r, c in curves.items()},
+                }
+    return out
 
 
 def _json_default(value):

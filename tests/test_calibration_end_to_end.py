@@ -1,0 +1,49 @@
+"""`gelato calibrate` end to end with the real firmware emulation and C-simulation (slow)."""
+
+from __future__ import annotations
+
+import json
+
+import h5py
+import numpy as np
+import pytest
+import yaml
+
+from gelato import PROJECT_ROOT
+from gelato.calibration.config import DEFAULT_CONFIG
+from gelato.cli import main
+
+from test_calibration_pipeline import write_synthetic_samples
+
+MODEL = PROJECT_ROOT / "model" / "default" / "firmware_model.h5"
+HLS_CONFIG = PROJECT_ROOT / "hls" / "configs" / "default.yaml"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not MODEL.exists(), reason=f"no firmware model at {MODEL}")
+def test_gelato_calibrate_on_tiny_samples_is_bit_exact_and_complete(tmp_path):
+    write_synthetic_samples(tmp_path / "samples", n_ref=4000, n_proc=300)
+    config = yaml.safe_load(DEFAULT_CONFIG.read_text())
+    config.update(csim_events=700, chunk_events=1500)
+    config["plots"] = {"efficiency_features": ["jet0_pt"], "score_vs_features": ["MET_pt"]}
+    (tmp_path / "calibration.yaml").write_text(yaml.safe_dump(config))
+
+    code = main(["calibrate", "--config", str(HLS_CONFIG), "--model", str(MODEL), "--samples", str(tmp_path / "samples"),
+                 "--build", str(tmp_path / "build"), "--reports", str(tmp_path / "reports"),
+                 "--calibration", str(tmp_path / "calibration.yaml")])
+    assert code == 0
+
+    summary = json.loads((tmp_path / "reports" / "summary.json").read_text())
+    assert summary["bit_exact"]["csim_vs_emulation"]["events"] == 700
+    assert summary["bit_exact"]["csim_vs_emulation"]["mismatches"] == 0
+    lsb = summary["settings"]["score_lsb"]
+    for entry in summary["thresholds"]["emulated"].values():
+        assert entry["threshold"] / lsb == entry["threshold_code"]
+        assert entry["rate_hz"] <= entry["target_rate_hz"]
+    with h5py.File(tmp_path / "build" / "scores" / "jz1.h5", "r") as f:
+        assert f["features"].shape == f["scaled_features"].shape == (300, 44)
+        codes = f["score_emulated"][:] / lsb
+        np.testing.assert_array_equal(codes, np.round(codes))
+        assert set(f) >= {"score_float", "weight", "l1_menu_pass"}
+    assert (tmp_path / "reports" / "index.md").read_text().count(".png") >= 7 + 1 + 6
+    assert (tmp_path / "reports" / "csim.md").exists()
