@@ -11,6 +11,7 @@ the other stages' commands start quickly.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -46,9 +47,10 @@ def register(subparsers) -> None:
     p.add_argument("--weights", type=Path, default=Path("model/default/vaegan_weights.h5"), help="VAE-GAN weights file")
     p.add_argument("--out", type=Path, required=True, help="output folder for firmware_model.h5 and export.json")
     p.add_argument("--samples", type=Path, default=Path("data/samples"), help="folder holding zerobias.h5")
-    p.add_argument("--max-events", type=int, default=defaults.max_events, help="default: %(default)s")
-    p.add_argument("--seed", type=int, default=defaults.seed, help="seed of the split and fine-tune")
-    p.add_argument("--validation-fraction", type=float, default=defaults.validation_fraction)
+    p.add_argument("--max-events", type=int, default=None,
+                   help="events of zerobias.h5 to split (default: as in training.json beside the weights)")
+    p.add_argument("--seed", type=int, default=None, help="seed of the split and fine-tune (default: as in training)")
+    p.add_argument("--validation-fraction", type=float, default=None, help="default: as in training")
     p.set_defaults(func=_export)
 
     p = subparsers.add_parser("derive-shifts", help="derive power-of-two input shifts from a sample")
@@ -114,22 +116,35 @@ def _print_export_summary(export: dict) -> None:
 
 def _export(args: argparse.Namespace) -> int:
     from gelato.model.export import export_firmware
-    from gelato.model.settings import ExportSettings
+    from gelato.model.settings import ExportSettings, TrainSettings
     from gelato.model.train import load_training_sample, seed_everything, split_indices
     from gelato.model.vaegan import load_vaegan_weights
 
-    seed_everything(args.seed)
+    settings = _training_settings_beside(args.weights)
+    seed = settings.get("seed", TrainSettings().seed) if args.seed is None else args.seed
+    max_events = settings.get("max_events", TrainSettings().max_events) if args.max_events is None else args.max_events
+    fraction = args.validation_fraction or settings.get("validation_fraction", TrainSettings().validation_fraction)
+
+    seed_everything(seed)
     model, shifts = load_vaegan_weights(args.weights)
-    sample = load_training_sample(args.samples, args.max_events or None)
-    train_idx, val_idx = split_indices(len(sample), args.validation_fraction, args.seed)
+    sample = load_training_sample(args.samples, max_events or None)
+    train_idx, val_idx = split_indices(len(sample), fraction, seed)
     summary = export_firmware(
         model, shifts, sample.features[train_idx], sample.features[val_idx], args.out,
-        ExportSettings(seed=args.seed), samples_dir=args.samples,
+        ExportSettings(seed=seed), samples_dir=args.samples,
     )  # fmt: skip
 
     _print_export_summary(summary)
     print(f"wrote {args.out}/firmware_model.h5 and export.json")
     return 0
+
+
+def _training_settings_beside(weights: Path) -> dict:
+    """The settings recorded in training.json next to a weights file ({} when there is none)."""
+    record = weights.parent / "training.json"
+    if not record.exists():
+        return {}
+    return json.loads(record.read_text()).get("settings", {})
 
 
 def _derive_shifts(args: argparse.Namespace) -> int:

@@ -29,7 +29,7 @@ class TrainSettings:
     learning_rate: float = 1e-3
     discriminator_learning_rate: float = 1e-3
     validation_fraction: float = 0.2
-    max_events: int | None = 600_000
+    max_events: int | None = 1_000_000
     seed: int = DEFAULT_SEED
     loss_weights: LossWeights = field(default_factory=LossWeights)
     #: QKeras activation quantizer of the encoder, e.g. "quantized_relu(12,6)"; None keeps

@@ -115,11 +115,9 @@ def test_training_writes_its_record_and_stays_small(two_runs):
 
 
 def test_cli_export_from_saved_weights_reproduces_the_trained_firmware_model(two_runs, samples_dir, tmp_path):
+    """Seed, event count and split come from training.json beside the weights."""
     first, _, _ = two_runs
-    code = main([
-        "export", "--weights", str(first / "vaegan_weights.h5"), "--out", str(tmp_path), "--samples",
-        str(samples_dir), "--max-events", str(TINY.max_events), "--seed", str(TINY.seed),
-    ])  # fmt: skip
+    code = main(["export", "--weights", str(first / "vaegan_weights.h5"), "--out", str(tmp_path), "--samples", str(samples_dir)])
     assert code == 0
     a, b = _h5_arrays(first / "firmware_model.h5"), _h5_arrays(tmp_path / "firmware_model.h5")
     assert all(np.array_equal(a[key], b[key]) for key in a)
