@@ -14,6 +14,7 @@ import os
 import sys
 
 STAGE_COMMANDS = (
+    "gelato.commands",
     "gelato.samples.commands",
     "gelato.model.commands",
     "gelato.hls.commands",

@@ -8,6 +8,12 @@ Layout of an event file (written by ``gelato generate``, read by every later sta
 * root attributes: ``process``, ``seed``, ``n_events`` and JSON strings ``generator`` and
   ``l1_emulation`` with the settings that made the file.
 
+Readers also accept the other layouts of :mod:`gelato.layouts` (per-object datasets, one
+dataset per feature, other spellings through a name-mapping file) and an optional
+``l1_menu_pass`` (N,) flag with the existing L1 menu's decision; they always hand back the
+features in :data:`FEATURE_NAMES` order.  Checking the values (NaN, ordering, ...) is left
+to :mod:`gelato.validation`.
+
 Writers go through :func:`atomic_output`, so an interrupted run never leaves a
 half-written file under the final name.
 """
@@ -28,30 +34,59 @@ import h5py
 import numpy as np
 
 from gelato.features import FEATURE_NAMES, N_FEATURES
+from gelato.layouts import DatasetReadError, EventFileError, EventLayout, NameMapping, inspect_layout, resolve_names
 
 log = logging.getLogger(__name__)
 
 FEATURES_DATASET = "features"
 WEIGHT_DATASET = "weight"
+MENU_DATASET = "l1_menu_pass"
 CHUNK_ROWS = 4096
 
+#: A name-mapping argument: a loaded mapping, a YAML file, or None for the packaged default.
+Names = NameMapping | str | os.PathLike[str] | None
 
-class EventFileError(ValueError):
-    """An event file is missing, unreadable or not in the expected layout."""
+__all__ = [
+    "DatasetReadError", "EventBlock", "EventFileError", "EventSample", "atomic_output", "count_events", "event_layout",
+    "iter_event_blocks", "iter_event_chunks", "open_event_file", "read_events", "write_events",
+]
 
 
 @dataclass
 class EventSample:
-    """Events of one file: features (N, 44) float32, weights (N,) and file attributes."""
+    """Events of one file: features (N, 44) float32, weights (N,) and file attributes.
+
+    ``menu_pass`` is the file's ``l1_menu_pass`` flag as bool (N,), or None when it has none;
+    ``layout`` says where the features came from.
+    """
 
     path: Path
     features: np.ndarray
     weights: np.ndarray
     attrs: dict[str, Any] = field(default_factory=dict)
+    menu_pass: np.ndarray | None = None
+    layout: str = ""
 
     @property
     def process(self) -> str:
         return str(self.attrs.get("process", self.path.stem))
+
+    def __len__(self) -> int:
+        return len(self.features)
+
+
+@dataclass
+class EventBlock:
+    """Consecutive events [start, start + len) of a file, as yielded by :func:`iter_event_blocks`."""
+
+    start: int
+    features: np.ndarray
+    weights: np.ndarray
+    menu_pass: np.ndarray | None = None
+
+    @property
+    def stop(self) -> int:
+        return self.start + len(self.features)
 
     def __len__(self) -> int:
         return len(self.features)
@@ -84,8 +119,12 @@ def write_events(
     features: np.ndarray,
     weights: np.ndarray | None = None,
     attrs: Mapping[str, Any] | None = None,
+    menu_pass: np.ndarray | None = None,
 ) -> Path:
-    """Write an event file atomically in the layout described in the module docstring."""
+    """Write an event file atomically in the layout described in the module docstring.
+
+    ``menu_pass`` (optional, (N,) bool) is stored as ``l1_menu_pass``.
+    """
     features = np.asarray(features, dtype=np.float32)
     if features.ndim != 2 or features.shape[1] != N_FEATURES:
         raise EventFileError(f"{path}: features must have shape (N, {N_FEATURES}), got {features.shape}")
@@ -101,39 +140,55 @@ def write_events(
             if w.shape != (len(features),):
                 raise EventFileError(f"{path}: weights must have shape ({len(features)},), got {w.shape}")
             f.create_dataset(WEIGHT_DATASET, data=w, chunks=(chunk[0],), compression="gzip", shuffle=True)
+        if menu_pass is not None:
+            flags = np.asarray(menu_pass, dtype=bool)
+            if flags.shape != (len(features),):
+                raise EventFileError(f"{path}: menu_pass must have shape ({len(features)},), got {flags.shape}")
+            f.create_dataset(MENU_DATASET, data=flags, chunks=(chunk[0],), compression="gzip")
         for key, value in (attrs or {}).items():
             f.attrs[key] = _attr_value(value)
         f.attrs["n_events"] = len(features)
     return Path(path)
 
 
-def _open(path: Path) -> h5py.File:
+def open_event_file(path: str | os.PathLike[str]) -> h5py.File:
+    """Open an event file read-only; :class:`EventFileError` saying why when that is impossible."""
+    path = Path(path)
     if not path.exists():
         raise EventFileError(f"{path}: no such file")
+    if path.is_dir():
+        raise EventFileError(f"{path}: is a directory, expected an HDF5 event file")
+    if path.stat().st_size == 0:
+        raise EventFileError(f"{path}: empty file (0 bytes), expected an HDF5 event file")
     try:
+        if not h5py.is_hdf5(path):
+            raise EventFileError(f"{path}: not a readable HDF5 file (no HDF5 signature); expected an HDF5 event file")
         return h5py.File(path, "r")
     except OSError as exc:
+        if "truncated" in str(exc):
+            raise EventFileError(f"{path}: truncated HDF5 file ({exc}); expected a complete event file") from None
         raise EventFileError(f"{path}: not a readable HDF5 file ({exc})") from None
 
 
-def _checked_features(path: Path, f: h5py.File) -> h5py.Dataset:
-    if FEATURES_DATASET not in f:
-        raise EventFileError(
-            f"{path}: no dataset '{FEATURES_DATASET}'; found {sorted(f.keys())}, "
-            f"expected a float dataset '{FEATURES_DATASET}' of shape (N, {N_FEATURES})"
-        )
-    ds = f[FEATURES_DATASET]
-    if ds.ndim != 2 or ds.shape[1] != N_FEATURES:
-        raise EventFileError(f"{path}: dataset '{FEATURES_DATASET}' has shape {ds.shape}, expected (N, {N_FEATURES})")
-    names = ds.attrs.get("feature_names")
-    if names is not None:
-        names = [n.decode() if isinstance(n, bytes) else str(n) for n in names]
-        if tuple(names) != FEATURE_NAMES:
-            bad = next(i for i, (a, b) in enumerate(zip(names, FEATURE_NAMES)) if a != b)
-            raise EventFileError(
-                f"{path}: dataset '{FEATURES_DATASET}' column {bad} is named {names[bad]!r}, expected {FEATURE_NAMES[bad]!r}"
-            )
-    return ds
+def _layout(path: Path, f: h5py.File, names: Names) -> EventLayout:
+    layout, issues = inspect_layout(f, path, resolve_names(names))
+    if layout is None:
+        lines = [f"{issue.dataset}: {issue.message}" for issue in issues]
+        if len(lines) == 1:
+            raise EventFileError(f"{path}: {lines[0]}")
+        raise EventFileError(f"{path}: {len(lines)} layout problems:\n  " + "\n  ".join(lines))
+    return layout
+
+
+def event_layout(path: str | os.PathLike[str], names: Names = None) -> EventLayout:
+    """The layout of an event file (which datasets hold what), or :class:`EventFileError`."""
+    with open_event_file(path) as f:
+        return _layout(Path(path), f, names)
+
+
+def count_events(path: str | os.PathLike[str], names: Names = None) -> int:
+    """Number of events in an event file of any accepted layout."""
+    return event_layout(path, names).n_events
 
 
 def _decode_attrs(f: h5py.File) -> dict[str, Any]:
@@ -147,27 +202,41 @@ def _decode_attrs(f: h5py.File) -> dict[str, Any]:
     return out
 
 
-def read_events(path: str | os.PathLike[str], max_events: int | None = None) -> EventSample:
-    """Read a whole event file (or its first ``max_events``) into memory."""
+def _block(layout: EventLayout, f: h5py.File, start: int, stop: int) -> EventBlock:
+    features, weights, menu = layout.read(f, start, stop)
+    weights = weights.astype(np.float64) if weights is not None else np.ones(stop - start)
+    menu_pass = menu.astype(bool) if menu is not None else None
+    return EventBlock(start, features, weights, menu_pass)
+
+
+def read_events(path: str | os.PathLike[str], max_events: int | None = None, names: Names = None) -> EventSample:
+    """Read a whole event file (or its first ``max_events``) into memory, features in canonical order."""
     path = Path(path)
-    with _open(path) as f:
-        ds = _checked_features(path, f)
-        n = ds.shape[0] if max_events is None else min(ds.shape[0], max_events)
-        features = ds[:n].astype(np.float32)
-        weights = f[WEIGHT_DATASET][:n].astype(np.float64) if WEIGHT_DATASET in f else np.ones(n)
+    with open_event_file(path) as f:
+        layout = _layout(path, f, names)
+        n = layout.n_events if max_events is None else min(layout.n_events, max_events)
+        block = _block(layout, f, 0, n)
         attrs = _decode_attrs(f)
-    return EventSample(path=path, features=features, weights=weights, attrs=attrs)
+    return EventSample(path, block.features, block.weights, attrs, block.menu_pass, layout.describe())
+
+
+def iter_event_blocks(path: str | os.PathLike[str], chunk_events: int = 65536, names: Names = None) -> Iterator[EventBlock]:
+    """Yield :class:`EventBlock` s of at most ``chunk_events`` events (features, weights, menu flags)."""
+    if chunk_events < 1:
+        raise ValueError(f"chunk_events must be >= 1, got {chunk_events}")
+    path = Path(path)
+    with open_event_file(path) as f:
+        layout = _layout(path, f, names)
+        for start in range(0, layout.n_events, chunk_events):
+            yield _block(layout, f, start, min(start + chunk_events, layout.n_events))
 
 
 def iter_event_chunks(
-    path: str | os.PathLike[str], chunk_events: int = 65536
+    path: str | os.PathLike[str], chunk_events: int = 65536, names: Names = None
 ) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
-    """Yield ``(start, features, weights)`` blocks of at most ``chunk_events`` events."""
-    path = Path(path)
-    with _open(path) as f:
-        ds = _checked_features(path, f)
-        wds = f[WEIGHT_DATASET] if WEIGHT_DATASET in f else None
-        for start in range(0, ds.shape[0], chunk_events):
-            stop = min(start + chunk_events, ds.shape[0])
-            weights = wds[start:stop].astype(np.float64) if wds is not None else np.ones(stop - start)
-            yield start, ds[start:stop].astype(np.float32), weights
+    """Yield ``(start, features, weights)`` blocks of at most ``chunk_events`` events.
+
+    The tuple form kept for existing callers; :func:`iter_event_blocks` also gives the menu flag.
+    """
+    for block in iter_event_blocks(path, chunk_events, names):
+        yield block.start, block.features, block.weights

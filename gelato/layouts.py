@@ -1,0 +1,430 @@
+"""Input layouts of event files: which datasets hold the 44 features, and under what names.
+
+Shared by every stage through :mod:`gelato.io`.  Productions spell and arrange the same
+Level-1 inputs differently, so an event file may hold them as
+
+* one 2-D matrix: a dataset ``features`` of shape (N, 44) in :data:`FEATURE_NAMES` order,
+  or any (N, M) dataset whose ``feature_names`` (or ``names``, ``columns``) attribute names
+  its columns, in any order, extra columns ignored;
+* per-object datasets: ``jets`` (N, 6, 3), ``taus`` (N, 4, 3), ``muons`` (N, 4, 3) with
+  (pT [GeV], eta, phi [rad]) on the last axis, and ``MET`` (N, 2) with (pT [GeV], phi);
+* one 1-D dataset of shape (N,) per feature;
+
+or a mix of these, anywhere in the file's group tree, plus an optional ``weight`` (N,) and
+an optional ``l1_menu_pass`` (N,) flag carrying the existing L1 menu's decision.  Names are
+matched case-insensitively through a :class:`NameMapping` (packaged default:
+``gelato/schemas/feature_aliases.yaml``; a user file is merged on top).
+
+This module only works out the layout and reads blocks of rows; checking the values is
+left to :mod:`gelato.validation`, and the public reading API is :mod:`gelato.io`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import h5py
+import jsonschema
+import numpy as np
+import yaml
+
+from gelato.features import FEATURE_NAMES, N_FEATURES, N_JETS, N_MUONS, N_TAUS
+
+log = logging.getLogger(__name__)
+
+ALIASES_FILE = "feature_aliases.yaml"
+ALIASES_SCHEMA = "feature_aliases.schema.json"
+NAMES_ATTRIBUTES = ("feature_names", "names", "columns")
+FIELDS_ATTRIBUTES = ("fields", "field_names", "columns", "feature_names")
+
+#: Per-object roles: (first feature column, number of objects, quantities on the last axis).
+OBJECT_ROLES: dict[str, tuple[int, int, tuple[str, ...]]] = {
+    "jets": (0, N_JETS, ("pt", "eta", "phi")),
+    "taus": (3 * N_JETS, N_TAUS, ("pt", "eta", "phi")),
+    "muons": (3 * (N_JETS + N_TAUS), N_MUONS, ("pt", "eta", "phi")),
+    "MET": (3 * (N_JETS + N_TAUS + N_MUONS), 1, ("pt", "phi")),
+}
+DATASET_ROLES = ("features", *OBJECT_ROLES, "weight", "l1_menu_pass")
+FEATURE_KINDS = "fiu"
+WEIGHT_KINDS = "fiu"
+MENU_KINDS = "biu"
+
+
+class LayoutError(ValueError):
+    """A name-mapping file is malformed or contradicts itself."""
+
+
+class EventFileError(ValueError):
+    """An event file is missing, unreadable or not in an accepted layout (re-exported by :mod:`gelato.io`)."""
+
+
+class DatasetReadError(EventFileError):
+    """Reading rows of one dataset failed (truncated or corrupt file); ``dataset`` names it."""
+
+    def __init__(self, message: str, dataset: str) -> None:
+        super().__init__(message)
+        self.dataset = dataset
+
+
+# ----------------------------------------------------------------------------- names
+
+
+@dataclass(frozen=True)
+class NameMapping:
+    """Aliases (lower case) of the 44 features and of the dataset roles, and where they came from."""
+
+    features: dict[str, str]
+    roles: dict[str, str]
+    sources: tuple[str, ...]
+
+    def feature(self, name: str) -> str | None:
+        """Canonical feature name of ``name``, or None."""
+        return self.features.get(name.lower())
+
+    def role(self, name: str) -> str | None:
+        """Dataset role (``jets``, ``weight``, ...) of the dataset name ``name``, or None."""
+        return self.roles.get(name.lower())
+
+
+def _aliases_schema() -> dict[str, Any]:
+    schema = json.loads(resources.files("gelato").joinpath("schemas", ALIASES_SCHEMA).read_text())
+    schema["propertyNames"] = {"enum": [*FEATURE_NAMES, *DATASET_ROLES]}
+    return schema
+
+
+def _parse_aliases(text: str, source: str) -> dict[str, list[str]]:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise LayoutError(f"{source}: not valid YAML ({exc})") from None
+    data = {} if data is None else data
+    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(_aliases_schema()).iter_errors(data))
+    if error is not None:
+        where = "/".join(str(p) for p in error.absolute_path) or "top level"
+        raise LayoutError(
+            f"{source}: {where}: {error.message}; expected a mapping of canonical name "
+            "(one of the 44 features or features, jets, taus, muons, MET, weight, l1_menu_pass) -> list of aliases"
+        )
+    return data
+
+
+def _add_aliases(table: dict[str, str], canonical: str, aliases: list[str], source: str, override: bool) -> None:
+    for alias in [canonical, *aliases]:
+        key = alias.lower()
+        previous = table.get(key)
+        if previous is None or previous == canonical:
+            table[key] = canonical
+        elif key == previous.lower() or not override:
+            raise LayoutError(f"{source}: alias {alias!r} of {canonical!r} is already a name of {previous!r}")
+        else:
+            log.info("%s: alias %r now means %r (was %r)", source, alias, canonical, previous)
+            table[key] = canonical
+
+
+def load_name_mapping(path: str | os.PathLike[str] | None = None) -> NameMapping:
+    """The packaged name mapping, with the user file ``path`` (YAML) merged on top of it.
+
+    Raises ``FileNotFoundError`` for a missing file and :class:`LayoutError` naming the key
+    for a malformed one or for an alias that would mean two different things.
+    """
+    packaged = resources.files("gelato").joinpath("schemas", ALIASES_FILE).read_text()
+    layers = [(_parse_aliases(packaged, f"packaged {ALIASES_FILE}"), f"packaged {ALIASES_FILE}", False)]
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: name-mapping file not found")
+        layers.append((_parse_aliases(path.read_text(), str(path)), str(path), True))
+
+    features: dict[str, str] = {name.lower(): name for name in FEATURE_NAMES}
+    roles: dict[str, str] = {name.lower(): name for name in DATASET_ROLES}
+    for data, source, override in layers:
+        for canonical, aliases in data.items():
+            table = roles if canonical in DATASET_ROLES else features
+            _add_aliases(table, canonical, aliases, source, override)
+    return NameMapping(features=features, roles=roles, sources=tuple(src for _, src, _ in layers))
+
+
+_DEFAULT_MAPPING: NameMapping | None = None
+
+
+def resolve_names(names: NameMapping | str | os.PathLike[str] | None) -> NameMapping:
+    """A :class:`NameMapping` from a mapping, a YAML file path, or None (packaged default, cached)."""
+    global _DEFAULT_MAPPING
+    if isinstance(names, NameMapping):
+        return names
+    if names is not None:
+        return load_name_mapping(names)
+    if _DEFAULT_MAPPING is None:
+        _DEFAULT_MAPPING = load_name_mapping()
+    return _DEFAULT_MAPPING
+
+
+# ----------------------------------------------------------------------------- layouts
+
+EXPECTED_LAYOUTS = (
+    f"expected a dataset 'features' of shape (N, {N_FEATURES}) (or any (N, M) dataset whose 'feature_names' "
+    f"attribute names its columns), or per-object datasets jets (N, {N_JETS}, 3), taus (N, {N_TAUS}, 3), "
+    f"muons (N, {N_MUONS}, 3) and MET (N, 2), or one (N,) dataset per feature named like "
+    f"{FEATURE_NAMES[0]} (other spellings through a --names mapping file)"
+)
+
+
+@dataclass(frozen=True)
+class FeatureSource:
+    """One dataset that fills some of the 44 feature columns.
+
+    ``selector[k]`` is the position, in the dataset's rows flattened to (N, -1), of the
+    value that goes to feature column ``columns[k]``.
+    """
+
+    dataset: str
+    kind: str
+    columns: tuple[int, ...]
+    selector: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class LayoutIssue:
+    """Why a file's layout cannot be read: the dataset concerned and what is wrong."""
+
+    dataset: str
+    message: str
+
+
+@dataclass(frozen=True)
+class EventLayout:
+    """Where the features, weights and menu decisions of one file live."""
+
+    path: Path
+    n_events: int
+    sources: tuple[FeatureSource, ...]
+    weight: str | None = None
+    menu: str | None = None
+
+    def describe(self) -> str:
+        """Short human description, e.g. ``features (matrix), weight, l1_menu_pass``."""
+        kinds = sorted({s.kind for s in self.sources})
+        if kinds == ["column"]:
+            parts = [f"{len(self.sources)} per-feature datasets"]
+        else:
+            parts = [f"{s.dataset} ({s.kind})" for s in self.sources if s.kind != "column"]
+            n_columns = sum(s.kind == "column" for s in self.sources)
+            parts += [f"{n_columns} per-feature datasets"] if n_columns else []
+        return ", ".join(parts + [d for d in (self.weight, self.menu) if d])
+
+    def datasets_of(self, columns: list[int] | range) -> str:
+        """The dataset(s) that hold the given feature columns, comma-separated in file order."""
+        wanted = set(columns)
+        return ", ".join(s.dataset for s in self.sources if wanted.intersection(s.columns))
+
+    def read(self, f: h5py.File, start: int, stop: int) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """Rows [start, stop): features (n, 44) float32 in canonical order, raw weights, raw menu flags."""
+        features = np.empty((stop - start, N_FEATURES), np.float32)
+        for source in self.sources:
+            block = self._rows(f, source.dataset, start, stop)
+            features[:, source.columns] = block.reshape(len(block), -1)[:, source.selector]
+        weights = self._rows(f, self.weight, start, stop) if self.weight else None
+        menu = self._rows(f, self.menu, start, stop) if self.menu else None
+        return features, weights, menu
+
+    def _rows(self, f: h5py.File, dataset: str, start: int, stop: int) -> np.ndarray:
+        try:
+            return f[dataset][start:stop]
+        except (OSError, RuntimeError) as exc:
+            raise DatasetReadError(
+                f"{self.path}: {dataset}: reading events {start}-{stop - 1} failed ({exc}); "
+                "the file is truncated or corrupt",
+                dataset,
+            ) from None
+
+
+def _labels(value: Any) -> list[str]:
+    """Column names from an HDF5 attribute: an array of (byte) strings or one comma-separated string."""
+    if isinstance(value, bytes):
+        value = value.decode()
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return [v.decode() if isinstance(v, bytes) else str(v) for v in np.asarray(value).ravel()]
+
+
+def _shape_text(shape: tuple[int, ...]) -> str:
+    return "(" + ", ".join(str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+class _Survey:
+    """Walks the datasets of one file and collects feature sources, per-event datasets and issues."""
+
+    def __init__(self, names: NameMapping) -> None:
+        self.names = names
+        self.sources: list[FeatureSource] = []
+        self.weights: list[str] = []
+        self.menus: list[str] = []
+        self.lengths: dict[str, int] = {}
+        self.issues: list[LayoutIssue] = []
+        self.unrecognised: list[str] = []
+        self.seen: list[str] = []
+
+    def issue(self, dataset: str, message: str) -> None:
+        self.issues.append(LayoutIssue(dataset, message))
+
+    def classify(self, name: str, ds: h5py.Dataset) -> None:
+        base = name.rsplit("/", 1)[-1]
+        role, feature = self.names.role(base), self.names.feature(base)
+        self.seen.append(f"{name} {_shape_text(ds.shape)} {ds.dtype}")
+        if role in OBJECT_ROLES and ds.ndim >= 2:
+            self._objects(name, ds, role)
+        elif role == "features" and ds.ndim >= 2:
+            self._matrix(name, ds, named=True)
+        elif feature is not None and ds.ndim == 1:
+            self._feature_source(name, ds, FeatureSource(name, "column", (FEATURE_NAMES.index(feature),), (0,)))
+        elif role in ("weight", "l1_menu_pass"):
+            self._per_event_flag(name, ds, role)
+        elif role is not None or feature is not None:
+            self.issue(name, f"shape {_shape_text(ds.shape)} does not fit its name; expected {_expected_shape(role, feature)}")
+        elif ds.ndim == 2 and any(a in ds.attrs for a in NAMES_ATTRIBUTES):
+            self._matrix(name, ds, named=False)
+
+    def _feature_source(self, name: str, ds: h5py.Dataset, source: FeatureSource) -> None:
+        if ds.dtype.kind not in FEATURE_KINDS:
+            self.issue(name, f"dtype {ds.dtype}, expected floating point (float32) features")
+        self.sources.append(source)
+        self.lengths[name] = ds.shape[0]
+
+    def _matrix(self, name: str, ds: h5py.Dataset, named: bool) -> None:
+        attr = next((a for a in NAMES_ATTRIBUTES if a in ds.attrs), None)
+        if attr is None:
+            if ds.ndim == 2 and ds.shape[1] == N_FEATURES:
+                self._feature_source(name, ds, FeatureSource(name, "matrix", tuple(range(N_FEATURES)), tuple(range(N_FEATURES))))
+            else:
+                self.issue(name, f"shape {_shape_text(ds.shape)}, expected (N, {N_FEATURES}) "
+                                 f"or a '{NAMES_ATTRIBUTES[0]}' attribute naming its columns")
+            return
+
+        labels = _labels(ds.attrs[attr])
+        if ds.ndim != 2 or len(labels) != ds.shape[1]:
+            self.issue(name, f"attribute '{attr}' has {len(labels)} names for shape {_shape_text(ds.shape)}, "
+                             "expected one name per column of an (N, M) dataset")
+            return
+        mapped = [(i, self.names.feature(label)) for i, label in enumerate(labels)]
+        if not named and all(feature is None for _, feature in mapped):
+            return
+        self.unrecognised += [f"{name}[{label!r}]" for label, (_, f) in zip(labels, mapped) if f is None]
+
+        first_column: dict[str, int] = {}
+        for i, feature in mapped:
+            if feature is not None and feature in first_column:
+                j = first_column[feature]
+                self.issue(name, f"duplicate feature {feature}: columns {j} ({labels[j]!r}) and {i} ({labels[i]!r})")
+            elif feature is not None:
+                first_column[feature] = i
+        columns = tuple(FEATURE_NAMES.index(f) for f in first_column)
+        self._feature_source(name, ds, FeatureSource(name, "matrix", columns, tuple(first_column.values())))
+
+    def _objects(self, name: str, ds: h5py.Dataset, role: str) -> None:
+        first, count, quantities = OBJECT_ROLES[role]
+        expected = (len(quantities),) if role == "MET" else (count, len(quantities))
+        if ds.shape[1:] != expected:
+            self.issue(name, f"shape {_shape_text(ds.shape)}, expected {_shape_text(('N', *expected))} for {role}")
+            return
+
+        attr = next((a for a in FIELDS_ATTRIBUTES if a in ds.attrs), None)
+        fields = [label.lower() for label in _labels(ds.attrs[attr])] if attr else list(quantities)
+        fields = ["pt" if label == "et" else label for label in fields]
+        if sorted(fields) != sorted(quantities):
+            self.issue(name, f"attribute '{attr}' names the last axis {fields}, expected {list(quantities)} in any order")
+            return
+
+        width = len(quantities)
+        columns = tuple(first + 3 * i + k for i in range(count) for k in range(width))
+        selector = tuple(i * width + fields.index(q) for i in range(count) for q in quantities)
+        self._feature_source(name, ds, FeatureSource(name, "objects", columns, selector))
+
+    def _per_event_flag(self, name: str, ds: h5py.Dataset, role: str) -> None:
+        kinds, found = (WEIGHT_KINDS, self.weights) if role == "weight" else (MENU_KINDS, self.menus)
+        what = "per-event weights (float)" if role == "weight" else "per-event L1 menu decisions (bool or 0/1 int)"
+        if ds.ndim != 1:
+            self.issue(name, f"shape {_shape_text(ds.shape)}, expected (N,) {what}")
+        elif ds.dtype.kind not in kinds:
+            self.issue(name, f"dtype {ds.dtype}, expected {what}")
+        if found:
+            self.issue(name, f"duplicate {role} datasets: {found[0]} and {name}")
+        found.append(name)
+        if ds.ndim >= 1:
+            self.lengths[name] = ds.shape[0]
+
+
+def _expected_shape(role: str | None, feature: str | None) -> str:
+    if role in OBJECT_ROLES:
+        _, count, quantities = OBJECT_ROLES[role]
+        return "(N, 2)" if role == "MET" else f"(N, {count}, {len(quantities)})"
+    if role == "features":
+        return f"(N, {N_FEATURES})"
+    return f"(N,) per-event values of {feature or role}"
+
+
+def _all_datasets(f: h5py.File) -> dict[str, h5py.Dataset]:
+    found: dict[str, h5py.Dataset] = {}
+
+    def visit(name: str, obj: Any) -> None:  # returning anything but None would stop the walk
+        if isinstance(obj, h5py.Dataset):
+            found[name] = obj
+
+    f.visititems(visit)
+    return found
+
+
+def _short_list(items: list[str], limit: int = 8) -> str:
+    shown = ", ".join(items[:limit])
+    return shown + (f" ... and {len(items) - limit} more" if len(items) > limit else "")
+
+
+def _coverage_issues(survey: _Survey) -> list[LayoutIssue]:
+    providers: dict[int, list[str]] = {}
+    for source in survey.sources:
+        for column in source.columns:
+            providers.setdefault(column, []).append(source.dataset)
+    issues = [LayoutIssue(", ".join(ds), f"duplicate feature {FEATURE_NAMES[c]}: provided by {' and '.join(ds)}")
+              for c, ds in sorted(providers.items()) if len(ds) > 1]
+
+    missing = [FEATURE_NAMES[c] for c in range(N_FEATURES) if c not in providers]
+    if missing and not survey.sources:
+        issues.append(LayoutIssue("(file)", f"unknown layout: found {_short_list(survey.seen, 12) or 'no datasets'}; "
+                                            f"{EXPECTED_LAYOUTS}"))
+    elif missing:
+        hint = f"; unrecognised names: {_short_list(survey.unrecognised)}" if survey.unrecognised else ""
+        issues.append(LayoutIssue(", ".join(s.dataset for s in survey.sources),
+                                  f"missing {len(missing)} of {N_FEATURES} features: {_short_list(missing)}{hint}; "
+                                  f"found {_short_list(survey.seen, 12)}"))
+    return issues
+
+
+def _length_issues(survey: _Survey) -> tuple[int, list[LayoutIssue]]:
+    if not survey.lengths:
+        return 0, []
+    reference, n_events = next(iter(survey.lengths.items()))
+    issues = [LayoutIssue(name, f"holds {n} events, but {reference} holds {n_events}; every per-event dataset "
+                                "must have the same first dimension")
+              for name, n in survey.lengths.items() if n != n_events]
+    return n_events, issues
+
+
+def inspect_layout(f: h5py.File, path: Path, names: NameMapping) -> tuple[EventLayout | None, list[LayoutIssue]]:
+    """Work out the layout of an open file; returns (layout, []) or (None, every issue found)."""
+    survey = _Survey(names)
+    for name, ds in _all_datasets(f).items():
+        survey.classify(name, ds)
+
+    n_events, length_issues = _length_issues(survey)
+    issues = survey.issues + _coverage_issues(survey) + length_issues
+    if issues:
+        return None, issues
+    order = sorted(survey.sources, key=lambda s: min(s.columns))
+    layout = EventLayout(path, n_events, tuple(order), next(iter(survey.weights), None), next(iter(survey.menus), None))
+    log.debug("%s: layout %s, %d events", path, layout.describe(), n_events)
+    return layout, []
