@@ -40,7 +40,7 @@ def register(subparsers) -> None:
     p.add_argument("--adv-weight", type=float, default=weights.adversarial,
                    help="weight of the adversarial term (default: %(default)s)")
     p.add_argument("--activation-quantizer", default=None,
-                   help="QKeras quantizer of the encoder activations (default: FirmwareQuantizers', quantized_relu(10,4))")
+                   help="QKeras quantizer of the encoder activations (default: FirmwareQuantizers')")
     p.set_defaults(func=_train)  # fmt: skip
 
     p = subparsers.add_parser("export", help="re-export the firmware model from saved VAE-GAN weights")
@@ -102,9 +102,10 @@ def _print_export_summary(export: dict) -> None:
     agreement = export["agreement"]["after_finetune"]
     print(f"firmware vs trained encoder score: pearson {agreement['pearson']:.4f}, "
           f"median relative difference {agreement['median_relative_difference']:.3g}")  # fmt: skip
-    print("score = sum mu^2 of the firmware model; saturation = events with a quantized ReLU at its top (relu_0 relu_1);"
-          " flipped = decisions at the zero-bias 1e-4 threshold changed by saturation")  # fmt: skip
-    print(f"{'sample':<12} {'events':>8} {'median':>8} {'q99':>8} {'q99.99':>8} {'max':>9} {'saturation':>15} {'flipped':>8}")
+    print("score = sum mu^2 of the firmware model; saturation = events with a quantized ReLU at its top "
+          "(relu_0 relu_1); flipped = decisions at the zero-bias 1e-4 threshold changed by saturation")  # fmt: skip
+    header = ("sample", "events", "median", "q99", "q99.99", "max", "saturation", "flipped")
+    print("{:<12} {:>8} {:>8} {:>8} {:>8} {:>9} {:>15} {:>8}".format(*header))
     for name, stats in export["score_statistics"].items():
         saturation = export["saturation_per_sample"].get(name, export["saturation"] if name == "validation" else {})
         fractions = " ".join(f"{v['events_with_any_saturated_unit']:.2%}" for v in saturation.values())

@@ -41,6 +41,8 @@ WEIGHTS_FILE = "vaegan_weights.h5"
 SHIFTS_FILE = "shifts.json"
 TRAINING_JSON = "training.json"
 LOSS_PLOT = "loss_curve.png"
+#: The export results repeated in training.json (export.json has them all).
+EXPORT_KEYS_IN_RECORD = ("agreement", "saturation", "saturation_per_sample", "saturation_impact", "score_statistics")
 
 EpochCallback = Callable[[int, int, dict[str, float], dict[str, float], float], None]
 
@@ -203,9 +205,7 @@ def run_training(
         "final": {"train": history[-1]["train"], "validation": history[-1]["validation"]},
         "timings_s": {"load": t_load, "train": t_train, "export": t_export, "total": time.perf_counter() - t0},
         "environment": _environment(),
-        "export": {
-            key: export_summary[key] for key in ("agreement", "saturation", "saturation_per_sample", "saturation_impact", "score_statistics")
-        },
+        "export": {key: export_summary[key] for key in EXPORT_KEYS_IN_RECORD},
     }
     plot_losses(history, out_dir / LOSS_PLOT)
     with atomic_output(out_dir / TRAINING_JSON) as tmp:

@@ -63,7 +63,8 @@ def _h5_arrays(path: Path) -> dict[str, np.ndarray]:
 
 def test_vaegan_has_the_seed_paper_layer_sizes():
     model = VaeGan(VaeGanConfig())
-    units = {layer.name: layer.units for net in model.networks.values() for layer in net.layers if hasattr(layer, "units")}
+    layers = [layer for network in model.networks.values() for layer in network.layers]
+    units = {layer.name: layer.units for layer in layers if hasattr(layer, "units")}
     assert units == {
         "enc_dense_0": 32, "enc_dense_1": 16, "z_mean": 3, "z_log_var": 3,
         "dec_dense_0": 16, "dec_dense_1": 32, "reconstruction": 44,
@@ -117,7 +118,8 @@ def test_training_writes_its_record_and_stays_small(two_runs):
 def test_cli_export_from_saved_weights_reproduces_the_trained_firmware_model(two_runs, samples_dir, tmp_path):
     """Seed, event count and split come from training.json beside the weights."""
     first, _, _ = two_runs
-    code = main(["export", "--weights", str(first / "vaegan_weights.h5"), "--out", str(tmp_path), "--samples", str(samples_dir)])
+    weights = str(first / "vaegan_weights.h5")
+    code = main(["export", "--weights", weights, "--out", str(tmp_path), "--samples", str(samples_dir)])
     assert code == 0
     a, b = _h5_arrays(first / "firmware_model.h5"), _h5_arrays(tmp_path / "firmware_model.h5")
     assert all(np.array_equal(a[key], b[key]) for key in a)
