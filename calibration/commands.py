@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import logging
 import sys
 import time
@@ -21,7 +22,7 @@ import h5py
 from gelato.calibration.config import DEFAULT_CONFIG, CalibrationSettings, load_settings
 from gelato.calibration.rates import PASS_RULE
 from gelato.features import N_FEATURES
-from gelato.io import FEATURES_DATASET, WEIGHT_DATASET, EventFileError, iter_event_chunks
+from gelato.io import FEATURES_DATASET, WEIGHT_DATASET, EventFileError, atomic_output, iter_event_chunks
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +123,8 @@ def run_calibrate(args: argparse.Namespace) -> int:
     write_report(result, args.reports)
     result.timings_s["report"] = time.perf_counter() - t0
     result.timings_s["total"] = time.perf_counter() - t_start
+    with atomic_output(args.reports / "calibration" / "timings.json") as tmp:
+        tmp.write_text(json.dumps({k: round(v, 2) for k, v in result.timings_s.items()}, indent=2) + "\n")
 
     _print_summary(result, args.reports)
     return 0

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import h5py
 import numpy as np
 
 from gelato.calibration.config import CalibrationSettings
@@ -69,8 +70,6 @@ def compute_scores(
         if out.exists() and existing_digest(out) == digest:
             log.info("%s: reusing %s (same model, firmware config, menu and sample)", process, out)
         else:
-            import h5py
-
             with h5py.File(sample, "r") as f:
                 total = int(f["features"].shape[0])
             advance, close = progress(f"score {process}", total) if progress else (None, lambda: None)

@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 mplhep.style.use("ATLAS")
 RATE_COLORS = plt.get_cmap("viridis")
+MARKERS = ("o", "s", "^", "v", "D", "P")
 
 
 def _rate_color(i: int, n: int):
@@ -101,6 +102,8 @@ def plot_score_vs_feature(
                                  cmap="viridis", rasterized=True)
             fig.colorbar(mesh, ax=ax, pad=0.01)
         ax.set_yscale("log")
+        ax.set_xlim(edges[0], edges[-1])
+        ax.set_ylim(score_drawn[0], score_drawn[-1])
         ax.set_xlabel(VARIABLES[feature].label, fontsize=11)
         ax.set_ylabel("emulated score", fontsize=11)
         ax.tick_params(labelsize=9)
@@ -125,7 +128,7 @@ def plot_efficiency(
         centers, half = 0.5 * (edges[1:] + edges[:-1]), 0.5 * np.diff(edges)
         ax.errorbar(centers[filled], eff[filled], xerr=half[filled],
                     yerr=[np.clip(eff - lo, 0, None)[filled], np.clip(hi - eff, 0, None)[filled]],
-                    fmt="o", markersize=3.5, linewidth=1.2, color=_rate_color(i, len(rates)), label=f"{rate} Hz")
+                    fmt=MARKERS[i % len(MARKERS)], markersize=4, markerfacecolor="none" if i % 2 else None, linewidth=1.2, color=_rate_color(i, len(rates)), label=f"{rate} Hz")
 
     ax.set_ylim(0, 1.3)
     ax.set_xlim(VARIABLES[feature].edges[0], VARIABLES[feature].edges[-1])
