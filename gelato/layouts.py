@@ -114,17 +114,17 @@ def _parse_aliases(text: str, source: str) -> dict[str, list[str]]:
     return data
 
 
-def _add_aliases(table: dict[str, str], canonical: str, aliases: list[str], source: str, override: bool) -> None:
-    for alias in [canonical, *aliases]:
+def _add_aliases(table: dict[str, str], canonical: str, aliases: list[str], source: str, claimed: set[str]) -> None:
+    """Enter ``aliases`` of ``canonical``; a file may override earlier files but not contradict itself."""
+    for alias in aliases:
         key = alias.lower()
         previous = table.get(key)
-        if previous is None or previous == canonical:
-            table[key] = canonical
-        elif key == previous.lower() or not override:
+        if previous is not None and previous != canonical and (key in claimed or key == previous.lower()):
             raise LayoutError(f"{source}: alias {alias!r} of {canonical!r} is already a name of {previous!r}")
-        else:
+        if previous is not None and previous != canonical:
             log.info("%s: alias %r now means %r (was %r)", source, alias, canonical, previous)
-            table[key] = canonical
+        table[key] = canonical
+        claimed.add(key)
 
 
 def load_name_mapping(path: str | os.PathLike[str] | None = None) -> NameMapping:
@@ -134,20 +134,20 @@ def load_name_mapping(path: str | os.PathLike[str] | None = None) -> NameMapping
     for a malformed one or for an alias that would mean two different things.
     """
     packaged = resources.files("gelato").joinpath("schemas", ALIASES_FILE).read_text()
-    layers = [(_parse_aliases(packaged, f"packaged {ALIASES_FILE}"), f"packaged {ALIASES_FILE}", False)]
+    layers = [(_parse_aliases(packaged, f"packaged {ALIASES_FILE}"), f"packaged {ALIASES_FILE}")]
     if path is not None:
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"{path}: name-mapping file not found")
-        layers.append((_parse_aliases(path.read_text(), str(path)), str(path), True))
+        layers.append((_parse_aliases(path.read_text(), str(path)), str(path)))
 
     features: dict[str, str] = {name.lower(): name for name in FEATURE_NAMES}
     roles: dict[str, str] = {name.lower(): name for name in DATASET_ROLES}
-    for data, source, override in layers:
+    for data, source in layers:
+        claimed: set[str] = set()
         for canonical, aliases in data.items():
-            table = roles if canonical in DATASET_ROLES else features
-            _add_aliases(table, canonical, aliases, source, override)
-    return NameMapping(features=features, roles=roles, sources=tuple(src for _, src, _ in layers))
+            _add_aliases(roles if canonical in DATASET_ROLES else features, canonical, aliases, source, claimed)
+    return NameMapping(features=features, roles=roles, sources=tuple(source for _, source in layers))
 
 
 _DEFAULT_MAPPING: NameMapping | None = None
@@ -407,7 +407,8 @@ def _coverage_issues(survey: _Survey) -> list[LayoutIssue]:
 def _length_issues(survey: _Survey) -> tuple[int, list[LayoutIssue]]:
     if not survey.lengths:
         return 0, []
-    reference, n_events = next(iter(survey.lengths.items()))
+    reference = survey.sources[0].dataset if survey.sources else next(iter(survey.lengths))
+    n_events = survey.lengths[reference]
     issues = [LayoutIssue(name, f"holds {n} events, but {reference} holds {n_events}; every per-event dataset "
                                 "must have the same first dimension")
               for name, n in survey.lengths.items() if n != n_events]
@@ -419,12 +420,12 @@ def inspect_layout(f: h5py.File, path: Path, names: NameMapping) -> tuple[EventL
     survey = _Survey(names)
     for name, ds in _all_datasets(f).items():
         survey.classify(name, ds)
+    survey.sources.sort(key=lambda source: min(source.columns, default=N_FEATURES))
 
     n_events, length_issues = _length_issues(survey)
     issues = survey.issues + _coverage_issues(survey) + length_issues
     if issues:
         return None, issues
-    order = sorted(survey.sources, key=lambda s: min(s.columns))
-    layout = EventLayout(path, n_events, tuple(order), next(iter(survey.weights), None), next(iter(survey.menus), None))
+    layout = EventLayout(path, n_events, tuple(survey.sources), next(iter(survey.weights), None), next(iter(survey.menus), None))
     log.debug("%s: layout %s, %d events", path, layout.describe(), n_events)
     return layout, []
