@@ -89,3 +89,10 @@ def test_compiled_build_is_reused_when_model_and_config_are_unchanged(firmware):
     assert again.project.reused and time.perf_counter() - start < 30
     events = edge_events(n_random=50)
     assert np.array_equal(again.emulated_scores(events), emulator.emulated_scores(events))
+
+
+def test_batch_driver_equals_hls4ml_predict(firmware):
+    emulator, _ = firmware
+    events = edge_events(n_random=400, seed=21)
+    assert_scores_identical(emulator.emulated_scores(events), emulator.hls4ml_scores(events), "batch vs hls4ml predict")
+    assert emulator.emulated_scores(events[:0]).shape == (0,)

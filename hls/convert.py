@@ -41,6 +41,8 @@ from gelato.hls.config import (
     file_digest,
     load_hls_config,
 )
+from gelato.hls.batch import LIBRARY as BATCH_LIBRARY
+from gelato.hls.batch import build_batch_library
 from gelato.hls.extension import HEADER, from_hls4ml_precision, register_bitshift_extension
 from gelato.hls.fixedpoint import FixedType
 
@@ -99,11 +101,15 @@ def precision_plan(config: dict, keras_model, source: str = "<config>") -> Preci
             check_input_types(types["raw_input"], types["scaled_input"], plan.shifts)
             plan.layer_types[layer.name] = {"result": types["scaled_input"]}
         elif kind == "QDense":
-            spec = DenseSpec(layer.name, int(layer.input_shape[-1]), current,
-                             quantizer_type(layer.kernel_quantizer_internal), quantizer_type(layer.bias_quantizer_internal))
+            weight_type = quantizer_type(layer.kernel_quantizer_internal)
+            bias_type = quantizer_type(layer.bias_quantizer_internal)
+            spec = DenseSpec(layer.name, int(layer.input_shape[-1]), current, weight_type, bias_type)
             accum = _layer_entry(config, layer.name, "accum", source)
             check_dense_accumulator(spec, accum)
-            result = types["latent_mean"] if layer.name == last_dense else _layer_entry(config, layer.name, "result", source)
+            if layer.name == last_dense:
+                result = types["latent_mean"]
+            else:
+                result = _layer_entry(config, layer.name, "result", source)
             plan.dense.append(spec)
             plan.layer_types[layer.name] = {"accum": accum, "result": result}
             # hls4ml may keep a pass-through linear activation after a QDense: same type, no rounding
@@ -144,16 +150,19 @@ def _verify_types(hls_model, plan: PrecisionPlan) -> None:
     """Fail if hls4ml changed any type we set (an optimizer pass or a fallback default)."""
     for layer in hls_model.get_layers():
         if layer.name.endswith("_linear") and layer.get_attr("activation") != "linear":
-            raise PrecisionError(f"hls4ml layer {layer.name} is a {layer.get_attr('activation')}, not a linear pass-through")
+            activation = layer.get_attr("activation")
+            raise PrecisionError(f"hls4ml layer {layer.name} is a {activation}, not a linear pass-through")
         expected = plan.layer_types.get(layer.name)
         if expected is None:
             raise PrecisionError(f"hls4ml added layer {layer.name} ({layer.class_name}) that the plan does not know")
         actual = from_hls4ml_precision(layer.get_output_variable().type.precision)
         if actual != expected["result"]:
-            raise PrecisionError(f"hls4ml gave layer {layer.name} result {actual}, the config says {expected['result']}")
+            wanted = expected["result"]
+            raise PrecisionError(f"hls4ml gave layer {layer.name} result {actual}; the config says {wanted}")
         accum = layer.get_attr("accum_t")
         if "accum" in expected and from_hls4ml_precision(accum.precision) != expected["accum"]:
-            raise PrecisionError(f"hls4ml gave layer {layer.name} accum {accum.precision}, the config says {expected['accum']}")
+            given = from_hls4ml_precision(accum.precision)
+            raise PrecisionError(f"hls4ml gave layer {layer.name} accum {given}; the config says {expected['accum']}")
 
 
 @contextlib.contextmanager
@@ -205,6 +214,11 @@ class ConvertedProject:
     reused: bool
     seconds: float
 
+    @property
+    def batch_library(self) -> Path:
+        """The compiled batch driver (see :mod:`gelato.hls.batch`)."""
+        return self.project_dir / BATCH_LIBRARY
+
 
 def convert_firmware(model_path: Path, config_path: Path, out_root: Path) -> ConvertedProject:
     """Convert and compile (or reuse a matching compiled build); see the module docstring."""
@@ -242,7 +256,8 @@ def _load_matching_build(hls_model, project_dir: Path, fingerprint: dict) -> boo
         return False
     recorded = json.loads(stamp.read_text())
     library = project_dir / recorded.get("library", "")
-    if recorded.get("fingerprint") != fingerprint or not library.is_file():
+    libraries_present = library.is_file() and (project_dir / BATCH_LIBRARY).is_file()
+    if recorded.get("fingerprint") != fingerprint or not libraries_present:
         log.info("%s: model, config or code changed since the last build; recompiling", project_dir)
         return False
     hls_model._top_function_lib = ctypes.cdll.LoadLibrary(str(library))
@@ -252,15 +267,19 @@ def _load_matching_build(hls_model, project_dir: Path, fingerprint: dict) -> boo
 def _write_and_compile(hls_model, project_dir: Path, project_name: str, fingerprint: dict) -> None:
     stamp = project_dir / BUILD_STAMP
     stamp.unlink(missing_ok=True)
+    (project_dir / BATCH_LIBRARY).unlink(missing_ok=True)
     for old in (project_dir / "firmware").glob(f"{project_name}-*.so"):
         old.unlink()
 
     hls_model.write()
     patch_testbench(project_dir, project_name)
-    log.info("compiling the C++ emulation library with g++ (about a minute)")
+    log.info("compiling the C++ emulation libraries with g++ (tens of seconds)")
     hls_model._compile()
 
     library = next((project_dir / "firmware").glob(f"{project_name}-*.so"))
+    n_in = hls_model.get_input_variables()[0].size()
+    n_out = hls_model.get_output_variables()[0].size()
+    build_batch_library(project_dir, project_name, int(n_in), int(n_out))
     record = {"fingerprint": fingerprint, "library": str(library.relative_to(project_dir))}
     tmp = stamp.with_suffix(".part")
     tmp.write_text(json.dumps(record, indent=2))

@@ -236,7 +236,8 @@ def _markdown(result: dict) -> str:
     ]
     if exact["first_mismatches"]:
         lines += ["| event | sample | csim | emulation |", "|---:|---|---:|---:|"]
-        lines += [f"| {m['event']} | {m['sample']} | {m['csim']!r} | {m['emulation']!r} |" for m in exact["first_mismatches"]]
+        for m in exact["first_mismatches"]:
+            lines.append(f"| {m['event']} | {m['sample']} | {m['csim']!r} | {m['emulation']!r} |")
         lines.append("")
     lines += [
         "## Emulation (fixed point) vs float Keras model",

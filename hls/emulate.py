@@ -3,8 +3,9 @@
 This module belongs to the hls stage and is what the calibration stage calls.  The
 emulator converts the firmware Keras model with the YAML config (reusing a compiled
 build when model and config are unchanged, see :mod:`gelato.hls.convert`) and then
-runs the very C++ that becomes the firmware, compiled with g++, one event at a time
-through hls4ml's ``predict``.  Inputs are passed as float64 copies of the float32
+runs the very C++ that becomes the firmware, compiled with g++, through a batch
+driver (many events per call; hls4ml's own one-event-per-call ``predict`` stays available
+as :meth:`FirmwareEmulator.hls4ml_scores` and is tested to agree).  Inputs are passed as float64 copies of the float32
 features, so the C++ casts the same number the g++ testbench reads from its text file.
 
 It also gives the float (TensorFlow) scores of the same Keras model, and counts, per
@@ -20,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from gelato.features import N_FEATURES
+from gelato.hls.batch import BatchRunner
 from gelato.hls.config import config_types
 from gelato.hls.convert import convert_firmware
 from gelato.hls.extension import shift_input_words
@@ -28,6 +30,7 @@ from gelato.hls.fixedpoint import FixedType
 log = logging.getLogger(__name__)
 
 FLOAT_BATCH = 65536
+EMULATION_BLOCK = 1 << 20
 
 
 def _checked_features(features: np.ndarray) -> np.ndarray:
@@ -55,6 +58,7 @@ class FirmwareEmulator:
         self.raw_type: FixedType = types["raw_input"]
         self.scaled_type: FixedType = types["scaled_input"]
         self.score_type: FixedType = types["score"]
+        self._batch = BatchRunner(project.batch_library, N_FEATURES, 1)
 
     def float_scores(self, features: np.ndarray) -> np.ndarray:
         """Scores of the Keras model in float32 arithmetic, returned as float64 (N,)."""
@@ -65,13 +69,24 @@ class FirmwareEmulator:
         return np.asarray(scores, dtype=np.float64).reshape(len(features))
 
     def emulated_scores(self, features: np.ndarray) -> np.ndarray:
-        """Bit-accurate firmware scores (N,) float64, each an exact value of ``score_type``."""
+        """Bit-accurate firmware scores (N,) float64, each an exact value of ``score_type``.
+
+        Runs the compiled firmware C++ through the batch driver (:mod:`gelato.hls.batch`).
+        """
+        features = _checked_features(features)
+        scores = np.zeros(len(features))
+        for start in range(0, len(features), EMULATION_BLOCK):
+            block = features[start : start + EMULATION_BLOCK].astype(np.float64)
+            scores[start : start + len(block)] = self._batch.run(block)[:, 0]
+        return scores
+
+    def hls4ml_scores(self, features: np.ndarray) -> np.ndarray:
+        """The same scores through hls4ml's own ``predict`` (one ctypes call per event; slow)."""
         features = _checked_features(features)
         if len(features) == 0:
             return np.zeros(0)
         inputs = np.ascontiguousarray(features.astype(np.float64))
-        scores = np.asarray(self.hls_model.predict(inputs), dtype=np.float64).reshape(len(features))
-        return scores
+        return np.asarray(self.hls_model.predict(inputs), dtype=np.float64).reshape(len(features))
 
     def scaled_features(self, features: np.ndarray) -> np.ndarray:
         """Model inputs in float, x / 2**s (N, 44) float32 (exact: powers of two)."""

@@ -108,7 +108,9 @@ def run_synthesis(project_dir: Path, backend: str, vivado_synthesis: bool = Fals
         result = subprocess.run([executable, *arguments], cwd=project_dir, stdout=log_file, stderr=subprocess.STDOUT)
     if result.returncode != 0:
         tail = log_path.read_text()[-4000:]
-        raise RuntimeError(f"{executable} failed (exit {result.returncode}) in {project_dir}; end of {log_path}:\n{tail}")
+        raise RuntimeError(
+            f"{executable} failed (exit {result.returncode}) in {project_dir}; end of {log_path}:\n{tail}"
+        )
     return log_path
 
 
@@ -144,13 +146,14 @@ def parse_csynth_xml(path: Path) -> dict:
         raise SynthReportError(f"{path}: not well-formed XML ({exc})") from None
 
     latency = "PerformanceEstimates/SummaryOfOverallLatency/"
+    timing = "PerformanceEstimates/SummaryOfTimingAnalysis/"
     version = root.find("ReportVersion/Version")
     return {
         "tool_version": version.text.strip() if version is not None and version.text else None,
         "part": _text(root, "UserAssignments/Part", path),
         "top": _text(root, "UserAssignments/TopModelName", path),
         "target_clock_ns": float(_text(root, "UserAssignments/TargetClockPeriod", path)),
-        "estimated_clock_ns": float(_text(root, "PerformanceEstimates/SummaryOfTimingAnalysis/EstimatedClockPeriod", path)),
+        "estimated_clock_ns": float(_text(root, timing + "EstimatedClockPeriod", path)),
         "latency_cycles": {"best": _cycles(_text(root, latency + "Best-caseLatency", path)),
                            "worst": _cycles(_text(root, latency + "Worst-caseLatency", path))},
         "interval_cycles": {"min": _cycles(_text(root, latency + "Interval-min", path)),

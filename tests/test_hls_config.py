@@ -43,7 +43,8 @@ def test_default_config_is_valid_and_names_the_l1topo_part(default):
         (lambda c: c.update(clock_period_ns=-1), "clock_period_ns"),
         (lambda c: c["precision"].update(score="float"), "precision.score"),
         (lambda c: c["precision"].pop("score_accum"), "precision"),
-        (lambda c: c["precision"]["layers"]["dense_0"].update(accum="ap_fixed<37>"), "precision.layers.dense_0.accum"),
+        (lambda c: c["precision"]["layers"]["dense_0"].update(accum="ap_fixed<37>"),
+         "precision.layers.dense_0.accum"),
         (lambda c: c.update(reuse_factor=0), "reuse_factor"),
         (lambda c: c.update(colour="blue"), "(top level)"),
     ],
@@ -74,7 +75,8 @@ def test_full_width_accumulator_includes_the_bias_term():
 
 def test_accumulator_that_can_overflow_is_refused():
     spec = DenseSpec("dense_1", 32, X, W, B)
-    with pytest.raises(PrecisionError, match=r"layer dense_1: accumulator ap_fixed<23,12>.*use at least ap_fixed<24,13>"):
+    expected = r"layer dense_1: accumulator ap_fixed<23,12>.*use at least ap_fixed<24,13>"
+    with pytest.raises(PrecisionError, match=expected):
         check_dense_accumulator(spec, FixedType(23, 12, True))
 
 

@@ -66,7 +66,8 @@ def edge_values() -> np.ndarray:
     """Ties on every LSB grid used, values at and beyond the limits, negatives, zeros."""
     rng = np.random.default_rng(7)
     ties = np.concatenate([(np.arange(-300, 300) + 0.5) * 2.0**e for e in (-11, -6, -5, -3, 0, 1, 4)])
-    limits = np.array([7.984375, 8.0, 8.99, -8.0, -8.01, -9.5, 15.99, 16.0, 4095.9995, 4096.0, -4096.0, -4097.0, 1e6, -1e6])
+    limits = np.array([7.984375, 8.0, 8.99, -8.0, -8.01, -9.5, 15.99, 16.0, 4095.9995, 4096.0, -4096.0, -4097.0])
+    limits = np.concatenate([limits, [1e6, -1e6]])
     small = np.array([0.0, -0.0, 1e-30, -1e-30, 2.0**-40, -(2.0**-40), 0.25, -0.25, 0.1, -0.1])
     return np.concatenate([ties, limits, small, rng.normal(0, 20, 3000), rng.uniform(-5000, 5000, 1000)])
 
