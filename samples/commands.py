@@ -18,7 +18,7 @@ from gelato.samples.processes import PROCESSES
 
 #: Accepted events per process of the committed default set (see docs/samples.md).
 DEFAULT_EVENTS: dict[str, int] = {
-    "zerobias": 200000,
+    "zerobias": 100000,
     "jz1": 15000,
     "jz2": 15000,
     "jz4": 15000,

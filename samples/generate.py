@@ -208,17 +208,22 @@ def generate(
     pool_size: int = DEFAULT_POOL_SIZE,
     workers: int = 1,
     on_chunk: Callable[[ChunkResult], None] | None = None,
+    pool: PileupPool | None = None,
 ) -> list[ProcessOutput]:
     """Produce one event file per process in ``out_dir``; return what was written.
 
     ``counts`` maps process names to accepted-event counts.  Files appear one by one as
-    their last chunk finishes; each is written atomically.
+    their last chunk finishes; each is written atomically.  ``pool`` may pass in a pileup
+    pool already built by :func:`make_pool` for the same seed and size.
     """
     processes = {name: get_process(name) for name in counts}
     if pileup_mu < 0 or pool_size < 0 or workers < 1:
         raise ValueError(f"need pileup mu >= 0, pool size >= 0, workers >= 1; got {pileup_mu}, {pool_size}, {workers}")
     tasks = [t for name, n in counts.items() for t in chunk_plan(processes[name], n, master_seed, pileup_mu)]
-    pool = make_pool(master_seed, pool_size if pileup_mu > 0 else 0)
+    if pool is None:
+        pool = make_pool(master_seed, pool_size if pileup_mu > 0 else 0)
+    elif pool.size != pool_size:
+        raise ValueError(f"the pileup pool passed in holds {pool.size} events, expected pool size {pool_size}")
 
     pending = {name: {t.index for t in tasks if t.process == name} for name in counts}
     finished: dict[str, list[ChunkResult]] = {name: [] for name in counts}

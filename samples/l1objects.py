@@ -18,6 +18,7 @@ import logging
 import awkward as ak
 import fastjet
 import numpy as np
+from scipy import ndimage
 
 from gelato.features import JET_OFFSET, MET_OFFSET, MUON_ENDCAP_ETA, MUON_OFFSET, N_FEATURES, TAU_OFFSET
 from gelato.samples.l1emulation import (
@@ -112,10 +113,8 @@ def find_taus(grid: np.ndarray, rho: np.ndarray, settings: L1Settings, rows: np.
     """Isolated narrow clusters (3x3-tower core, 7x7 window) into the tau columns."""
     core = _box_sum(grid, 1) - 9 * rho[:, :, None]
     ring = _box_sum(grid, 3) - 49 * rho[:, :, None] - core - 9 * rho[:, :, None]
-    padded = np.pad(grid, ((0, 0), (1, 1), (0, 0)))
-    n_eta = grid.shape[1]
-    shifted = [np.roll(padded[:, 1 + de : 1 + de + n_eta, :], dp, axis=2) for de in (-1, 0, 1) for dp in (-1, 0, 1)]
-    local_max = (grid >= np.max([s for k, s in enumerate(shifted) if k != 4], axis=0)) & (grid >= settings.tau_seed_min_gev)
+    window_max = ndimage.maximum_filter(grid, size=(1, 3, 3), mode=("constant", "constant", "wrap"))
+    local_max = (grid >= window_max) & (grid >= settings.tau_seed_min_gev)
     etas = eta_centres(settings)
     local_max &= (np.abs(etas) < settings.tau_eta_max)[None, :, None]
     candidate = local_max & (core >= settings.tau_pt_min_gev) & (ring <= settings.tau_isolation_max * core)

@@ -149,20 +149,26 @@ def leading_truth_jet_pt(final: ak.Array) -> np.ndarray:
     return ak.to_numpy(ak.fill_none(ak.max(pt, axis=1), 0.0))
 
 
-def count_prompt_leptons(event_ids: np.ndarray, event_mother1: np.ndarray, final: np.ndarray, parent_id: int) -> int:
+def prompt_lepton_indices(event_ids: np.ndarray, event_mother1: np.ndarray, final: np.ndarray, parent_id: int) -> list[int]:
     """Final-state e/mu whose first ancestor of another flavour is ``parent_id`` (W or Z).
 
     Photon radiation leaves copies of the lepton in the record, so the walk climbs
     through mothers of the same identity first; leptons from tau or hadron decays have
     another parent and do not count.
     """
-    count = 0
+    prompt = []
     for i in np.nonzero(final & np.isin(np.abs(event_ids), LEPTON_IDS))[0]:
         j = i
         while event_ids[event_mother1[j]] == event_ids[i] and event_mother1[j] > 0:
             j = event_mother1[j]
-        count += abs(event_ids[event_mother1[j]]) == parent_id
-    return count
+        if abs(event_ids[event_mother1[j]]) == parent_id:
+            prompt.append(int(i))
+    return prompt
+
+
+def count_prompt_leptons(event_ids: np.ndarray, event_mother1: np.ndarray, final: np.ndarray, parent_id: int) -> int:
+    """Number of prompt e/mu of one event (see :func:`prompt_lepton_indices`)."""
+    return len(prompt_lepton_indices(event_ids, event_mother1, final, parent_id))
 
 
 def prompt_lepton_counts(record: ak.Array, parent_id: int) -> np.ndarray:
