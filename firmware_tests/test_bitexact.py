@@ -96,3 +96,22 @@ def test_batch_driver_equals_hls4ml_predict(firmware):
     events = edge_events(n_random=400, seed=21)
     assert_scores_identical(emulator.emulated_scores(events), emulator.hls4ml_scores(events), "batch vs hls4ml predict")
     assert emulator.emulated_scores(events[:0]).shape == (0,)
+
+
+def test_cli_convert_reuses_and_csim_reports_zero_mismatches(firmware, tmp_path, capsys):
+    from gelato.cli import main
+
+    emulator, work = firmware
+    events = edge_events(n_random=100, seed=33)
+    samples = tmp_path / "samples"
+    write_events(samples / "a.h5", events[:50])
+    write_events(samples / "b.h5", events[50:])
+    common = ["--model", str(work / "firmware_model.h5"), "--out", str(work / "build")]
+
+    assert main(["convert", *common]) == 0
+    assert capsys.readouterr().out.startswith("reused ")
+    code = main(["csim", *common, "--samples", str(samples), "--reports", str(tmp_path / "reports"), "--events", "80"])
+    out = capsys.readouterr().out
+    assert code == 0 and "80 events, 0 mismatches" in out
+    report = json.loads((tmp_path / "reports" / "csim.json").read_text())
+    assert report["events_per_sample"] == {"a": 40, "b": 40}

@@ -1,0 +1,40 @@
+"""C-simulation bookkeeping: event shares over samples, comparisons, testbench data format."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gelato.hls.csim import EventSelection, compare_exact, compare_float, event_shares, write_testbench_data
+
+
+def test_event_shares_are_equal_and_short_files_are_made_up_by_the_others():
+    assert event_shares([1000] * 7, 10000) == [1000] * 7
+    assert event_shares([5000] * 3, 10000) == [3334, 3333, 3333]
+    assert event_shares([150, 163], 313) == [150, 163]
+    assert event_shares([10, 1000, 1000], 100) == [10, 45, 45]
+    assert event_shares([5, 5], 100) == [5, 5]
+
+
+def test_compare_exact_lists_the_first_mismatches_with_their_sample():
+    selection = EventSelection(np.zeros((4, 44), np.float32), ["jz1", "zerobias"], {"jz1": 2, "zerobias": 2})
+    result = compare_exact(np.array([1.0, 2.0, 3.0, 4.0]), np.array([1.0, 2.5, 3.0, 4.25]), selection)
+    assert result["events"] == 4 and result["mismatches"] == 2
+    assert [(m["event"], m["sample"]) for m in result["first_mismatches"]] == [(1, "jz1"), (3, "zerobias")]
+
+
+def test_compare_float_counts_differences_in_score_lsbs():
+    lsb = 2.0**-22
+    emulated = np.array([1.0, 2.0, 3.0, 4.0])
+    floats = emulated + np.array([0.0, 0.5 * lsb, 2 * lsb, -3 * lsb])
+    result = compare_float(emulated, floats, lsb)
+    assert result["max_abs_diff_lsb"] == 3.0 and result["max_abs_diff"] == 3 * lsb
+    assert result["frac_identical"] == 0.25 and result["frac_differ_more_than_1lsb"] == 0.5
+
+
+def test_testbench_inputs_round_trip_float32_exactly(tmp_path):
+    rng = np.random.default_rng(1)
+    features = (rng.normal(0, 100, (50, 44)) * rng.choice([1, 1e-30, 1e6], (50, 44))).astype(np.float32)
+    write_testbench_data(tmp_path, features, np.zeros(50))
+    rows = (tmp_path / "tb_data" / "tb_input_features.dat").read_text().splitlines()
+    read_back = np.array([[np.float32(float(v)) for v in row.split()] for row in rows], dtype=np.float32)
+    assert np.array_equal(read_back, features)
