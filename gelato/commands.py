@@ -54,6 +54,8 @@ def run_validate(args: argparse.Namespace) -> int:
         raise ValueError(f"--chunk-events must be >= 1, got {args.chunk_events}")
     mapping = load_name_mapping(args.names)
     files, reports = _expand(args.files)
+    for problem in (problem for report in reports for problem in report.problems):
+        print(problem)
 
     for path in files:
         report = check_event_file(path, mapping, args.chunk_events)

@@ -114,6 +114,14 @@ def _attr_value(value: Any) -> Any:
     return value
 
 
+def _storage(shape: tuple[int, ...]) -> dict[str, Any]:
+    """Chunked gzip storage of a per-event dataset (contiguous when it holds no events)."""
+    if shape[0] == 0:
+        return {}
+    return {"chunks": (min(CHUNK_ROWS, shape[0]), *shape[1:]), "compression": "gzip", "compression_opts": 6,
+            "shuffle": True}
+
+
 def write_events(
     path: str | os.PathLike[str],
     features: np.ndarray,
@@ -128,23 +136,19 @@ def write_events(
     features = np.asarray(features, dtype=np.float32)
     if features.ndim != 2 or features.shape[1] != N_FEATURES:
         raise EventFileError(f"{path}: features must have shape (N, {N_FEATURES}), got {features.shape}")
-    chunk = (max(1, min(CHUNK_ROWS, len(features))), N_FEATURES)
+    per_event = {}
+    for name, values, dtype in ((WEIGHT_DATASET, weights, np.float32), (MENU_DATASET, menu_pass, bool)):
+        if values is not None:
+            per_event[name] = np.asarray(values, dtype=dtype)
+            if per_event[name].shape != (len(features),):
+                label = "weights" if name == WEIGHT_DATASET else "menu_pass"
+                raise EventFileError(f"{path}: {label} must have shape ({len(features)},), got {per_event[name].shape}")
 
     with atomic_output(path) as tmp, h5py.File(tmp, "w") as f:
-        ds = f.create_dataset(
-            FEATURES_DATASET, data=features, chunks=chunk, compression="gzip", compression_opts=6, shuffle=True
-        )
+        ds = f.create_dataset(FEATURES_DATASET, data=features, **_storage(features.shape))
         ds.attrs["feature_names"] = np.array(FEATURE_NAMES, dtype=h5py.string_dtype())
-        if weights is not None:
-            w = np.asarray(weights, dtype=np.float32)
-            if w.shape != (len(features),):
-                raise EventFileError(f"{path}: weights must have shape ({len(features)},), got {w.shape}")
-            f.create_dataset(WEIGHT_DATASET, data=w, chunks=(chunk[0],), compression="gzip", shuffle=True)
-        if menu_pass is not None:
-            flags = np.asarray(menu_pass, dtype=bool)
-            if flags.shape != (len(features),):
-                raise EventFileError(f"{path}: menu_pass must have shape ({len(features)},), got {flags.shape}")
-            f.create_dataset(MENU_DATASET, data=flags, chunks=(chunk[0],), compression="gzip")
+        for name, values in per_event.items():
+            f.create_dataset(name, data=values, **_storage(values.shape))
         for key, value in (attrs or {}).items():
             f.attrs[key] = _attr_value(value)
         f.attrs["n_events"] = len(features)

@@ -221,7 +221,7 @@ class EventLayout:
     def datasets_of(self, columns: list[int] | range) -> str:
         """The dataset(s) that hold the given feature columns, comma-separated in file order."""
         wanted = set(columns)
-        return ", ".join(s.dataset for s in self.sources if wanted.intersection(s.columns))
+        return _dataset_list([s.dataset for s in self.sources if wanted.intersection(s.columns)])
 
     def read(self, f: h5py.File, start: int, stop: int) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
         """Rows [start, stop): features (n, 44) float32 in canonical order, raw weights, raw menu flags."""
@@ -253,6 +253,13 @@ def _labels(value: Any) -> list[str]:
     return [v.decode() if isinstance(v, bytes) else str(v) for v in np.asarray(value).ravel()]
 
 
+def _dataset_list(datasets: list[str]) -> str:
+    """Comma-separated dataset names; a long run (one dataset per feature) as 'first ... last (k datasets)'."""
+    if len(datasets) <= 3:
+        return ", ".join(datasets)
+    return f"{datasets[0]} ... {datasets[-1]} ({len(datasets)} datasets)"
+
+
 def _shape_text(shape: tuple[int, ...]) -> str:
     return "(" + ", ".join(str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
 
@@ -269,6 +276,7 @@ class _Survey:
         self.issues: list[LayoutIssue] = []
         self.unrecognised: list[str] = []
         self.seen: list[str] = []
+        self.refused: set[int] = set()  # columns a recognised but unusable dataset would have filled
 
     def issue(self, dataset: str, message: str) -> None:
         self.issues.append(LayoutIssue(dataset, message))
@@ -287,6 +295,7 @@ class _Survey:
             self._per_event_flag(name, ds, role)
         elif role is not None or feature is not None:
             self.issue(name, f"shape {_shape_text(ds.shape)} does not fit its name; expected {_expected_shape(role, feature)}")
+            self.refused.update(_role_columns(role, feature))
         elif ds.ndim == 2 and any(a in ds.attrs for a in NAMES_ATTRIBUTES):
             self._matrix(name, ds, named=False)
 
@@ -304,12 +313,14 @@ class _Survey:
             else:
                 self.issue(name, f"shape {_shape_text(ds.shape)}, expected (N, {N_FEATURES}) "
                                  f"or a '{NAMES_ATTRIBUTES[0]}' attribute naming its columns")
+                self.refused.update(range(N_FEATURES))
             return
 
         labels = _labels(ds.attrs[attr])
         if ds.ndim != 2 or len(labels) != ds.shape[1]:
             self.issue(name, f"attribute '{attr}' has {len(labels)} names for shape {_shape_text(ds.shape)}, "
                              "expected one name per column of an (N, M) dataset")
+            self.refused.update(_role_columns("features", None) if named else ())
             return
         mapped = [(i, self.names.feature(label)) for i, label in enumerate(labels)]
         if not named and all(feature is None for _, feature in mapped):
@@ -331,6 +342,7 @@ class _Survey:
         expected = (len(quantities),) if role == "MET" else (count, len(quantities))
         if ds.shape[1:] != expected:
             self.issue(name, f"shape {_shape_text(ds.shape)}, expected {_shape_text(('N', *expected))} for {role}")
+            self.refused.update(_role_columns(role, None))
             return
 
         attr = next((a for a in FIELDS_ATTRIBUTES if a in ds.attrs), None)
@@ -338,6 +350,7 @@ class _Survey:
         fields = ["pt" if label == "et" else label for label in fields]
         if sorted(fields) != sorted(quantities):
             self.issue(name, f"attribute '{attr}' names the last axis {fields}, expected {list(quantities)} in any order")
+            self.refused.update(_role_columns(role, None))
             return
 
         width = len(quantities)
@@ -357,6 +370,16 @@ class _Survey:
         found.append(name)
         if ds.ndim >= 1:
             self.lengths[name] = ds.shape[0]
+
+
+def _role_columns(role: str | None, feature: str | None) -> range | tuple[int, ...]:
+    """Feature columns a dataset of this role (or this feature name) provides."""
+    if role in OBJECT_ROLES:
+        first, count, quantities = OBJECT_ROLES[role]
+        return range(first, first + 3 * (count - 1) + len(quantities))
+    if role == "features":
+        return range(N_FEATURES)
+    return (FEATURE_NAMES.index(feature),) if feature is not None else ()
 
 
 def _expected_shape(role: str | None, feature: str | None) -> str:
@@ -392,13 +415,15 @@ def _coverage_issues(survey: _Survey) -> list[LayoutIssue]:
     issues = [LayoutIssue(", ".join(ds), f"duplicate feature {FEATURE_NAMES[c]}: provided by {' and '.join(ds)}")
               for c, ds in sorted(providers.items()) if len(ds) > 1]
 
-    missing = [FEATURE_NAMES[c] for c in range(N_FEATURES) if c not in providers]
-    if missing and not survey.sources:
+    missing = [FEATURE_NAMES[c] for c in range(N_FEATURES) if c not in providers and c not in survey.refused]
+    if missing and not survey.sources and not survey.issues:
         issues.append(LayoutIssue("(file)", f"unknown layout: found {_short_list(survey.seen, 12) or 'no datasets'}; "
                                             f"{EXPECTED_LAYOUTS}"))
     elif missing:
         hint = f"; unrecognised names: {_short_list(survey.unrecognised)}" if survey.unrecognised else ""
-        issues.append(LayoutIssue(", ".join(s.dataset for s in survey.sources),
+        has_columns = any(s.kind == "column" for s in survey.sources)
+        where = _dataset_list(missing) if has_columns else _dataset_list([s.dataset for s in survey.sources])
+        issues.append(LayoutIssue(where,
                                   f"missing {len(missing)} of {N_FEATURES} features: {_short_list(missing)}{hint}; "
                                   f"found {_short_list(survey.seen, 12)}"))
     return issues

@@ -107,21 +107,23 @@ def _name_order(name: str) -> int:
 
 def _check_objects(tally: _Tally, layout: EventLayout, start: int, x: np.ndarray) -> None:
     for family, offset, count in OBJECT_FAMILIES:
-        dataset = layout.datasets_of(range(offset, offset + 3 * count))
         objects = x[:, offset : offset + 3 * count].reshape(len(x), count, 3)
         pt, eta, phi = objects[:, :, 0], objects[:, :, 1], objects[:, :, 2]
         names = [FEATURE_NAMES[offset + 3 * i].removesuffix("_pt") for i in range(count)]
+        pt_data = layout.datasets_of(range(offset, offset + 3 * count, 3))
+        phi_data = layout.datasets_of(range(offset + 2, offset + 3 * count, 3))
+        all_data = layout.datasets_of(range(offset, offset + 3 * count))
 
-        tally.add(dataset, f"negative pT ({family})", start, pt < 0, names)
-        tally.add(dataset, f"|phi| > pi ({family})", start, np.abs(phi) > PI_FLOAT32, names)
+        tally.add(pt_data, f"negative pT ({family})", start, pt < 0, names)
+        tally.add(phi_data, f"|phi| > pi ({family})", start, np.abs(phi) > PI_FLOAT32, names)
         unordered = (pt[:, 1:] > pt[:, :-1]) & (pt[:, :-1] > 0)
-        tally.add(dataset, f"{family} not pT-ordered: pT above the previous object's", start, unordered, names[1:])
+        tally.add(pt_data, f"{family} not pT-ordered: pT above the previous object's", start, unordered, names[1:])
 
         zero = pt == 0
-        tally.add(dataset, f"{family} not zero-padded: zero-pT object with non-zero eta or phi", start,
-                  zero & ((eta != 0) | (phi != 0)), names)
+        stray = ((eta != 0) & np.isfinite(eta)) | ((phi != 0) & np.isfinite(phi))  # NaN is reported on its own
+        tally.add(all_data, f"{family} not zero-padded: zero-pT object with non-zero eta or phi", start, zero & stray, names)
         after_zero = zero[:, :-1] & (pt[:, 1:] != 0) & np.isfinite(pt[:, 1:])
-        tally.add(dataset, f"{family} not zero-padded: non-zero object after a zero-pT one", start, after_zero, names[1:])
+        tally.add(pt_data, f"{family} not zero-padded: non-zero object after a zero-pT one", start, after_zero, names[1:])
 
 
 def _check_block(
@@ -132,9 +134,9 @@ def _check_block(
         tally.add(source.dataset, "NaN or infinity", start, ~np.isfinite(x[:, source.columns]), names)
     _check_objects(tally, layout, start, x)
 
-    met_dataset = layout.datasets_of([MET_OFFSET, MET_OFFSET + 1])
-    tally.add(met_dataset, "negative pT (MET)", start, x[:, [MET_OFFSET]] < 0, ["MET_pt"])
-    tally.add(met_dataset, "|phi| > pi (MET)", start, np.abs(x[:, [MET_OFFSET + 1]]) > PI_FLOAT32, ["MET_phi"])
+    met_pt, met_phi = x[:, [MET_OFFSET]], x[:, [MET_OFFSET + 1]]
+    tally.add(layout.datasets_of([MET_OFFSET]), "negative pT (MET)", start, met_pt < 0, ["MET_pt"])
+    tally.add(layout.datasets_of([MET_OFFSET + 1]), "|phi| > pi (MET)", start, np.abs(met_phi) > PI_FLOAT32, ["MET_phi"])
 
     if weights is not None:
         w = weights.astype(np.float64)[:, None]

@@ -133,14 +133,14 @@ def test_partial_layout_names_the_missing_features_and_unrecognised_names(tmp_pa
 def test_several_layout_problems_are_all_listed(tmp_path, events):
     path = write_objects(tmp_path / "o.h5", events, weight=np.ones(N - 1))
     with h5py.File(path, "a") as f:
-        del f["taus"]
+        del f["taus"], f["muons"]
         f["taus"] = np.zeros((N, 3, 3))
     with pytest.raises(EventFileError) as err:
         read_events(path)
     lines = str(err.value).splitlines()
     assert lines[0] == f"{path}: 3 layout problems:"
     assert lines[1] == "  taus: shape (50, 3, 3), expected (N, 4, 3) for taus"
-    assert lines[2].startswith("  jets, muons, MET: missing 12 of 44 features: eFex_tau0_pt")
+    assert lines[2].startswith("  jets, MET: missing 12 of 44 features: muon0_pt, muon0_eta, muon0_phi, muon1_pt")
     assert lines[3] == "  weight: holds 49 events, but jets holds 50; every per-event dataset must have the same first dimension"
 
 
