@@ -68,13 +68,13 @@ def sample_files(paths: list[Path]) -> list[Path]:
 
 
 def convert_command(args: argparse.Namespace) -> int:
-    from gelato.hls.convert import convert_firmware
+    from gelato.hls.convert import convert_firmware, top_function_signature
 
     project = convert_firmware(args.model, args.config, args.out)
     action = "reused" if project.reused else "converted and compiled"
     print(f"{action} {project.project_dir} in {project.seconds:.1f} s")
-    print(f"top function: {project.config['project_name']}(input_t l1_objects[44], result_t score[1]) "
-          f"on {project.config['part']} at {project.config['clock_period_ns']} ns")
+    print(f"top function: {top_function_signature(project.hls_model)}")
+    print(f"part {project.config['part']}, clock {project.config['clock_period_ns']} ns")
     return 0
 
 

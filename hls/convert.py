@@ -202,6 +202,15 @@ def patch_testbench(project_dir: Path, project_name: str) -> None:
     testbench.write_text(text.replace(TESTBENCH_ANCHOR, TESTBENCH_PATCH, 1))
 
 
+def top_function_signature(hls_model) -> str:
+    """The C++ prototype of the generated top function, e.g. for logs and docs."""
+    arguments = [
+        f"{var.type.name} {var.name}[{var.size()}]"
+        for var in [*hls_model.get_input_variables(), *hls_model.get_output_variables()]
+    ]
+    return f"void {hls_model.config.get_project_name()}({', '.join(arguments)})"
+
+
 @dataclass
 class ConvertedProject:
     """A converted and compiled firmware project."""
