@@ -299,6 +299,12 @@ class _Survey:
         elif ds.ndim == 2 and any(a in ds.attrs for a in NAMES_ATTRIBUTES):
             self._matrix(name, ds, named=False)
 
+    def broken_link(self, name: str, target: str) -> None:
+        base = name.rsplit("/", 1)[-1]
+        self.seen.append(f"{name} (broken link)")
+        self.issue(name, f"link to {target} cannot be resolved (target file or object missing)")
+        self.refused.update(_role_columns(self.names.role(base), self.names.feature(base)))
+
     def _feature_source(self, name: str, ds: h5py.Dataset, source: FeatureSource) -> None:
         if ds.dtype.kind not in FEATURE_KINDS:
             self.issue(name, f"dtype {ds.dtype}, expected floating point (float32) features")
@@ -391,15 +397,29 @@ def _expected_shape(role: str | None, feature: str | None) -> str:
     return f"(N,) per-event values of {feature or role}"
 
 
-def _all_datasets(f: h5py.File) -> dict[str, h5py.Dataset]:
-    found: dict[str, h5py.Dataset] = {}
+def _link_target(link: Any) -> str:
+    if isinstance(link, h5py.ExternalLink):
+        return f"{link.filename}:{link.path}"
+    return str(getattr(link, "path", link))
 
-    def visit(name: str, obj: Any) -> None:  # returning anything but None would stop the walk
-        if isinstance(obj, h5py.Dataset):
+
+def _all_datasets(f: h5py.File) -> tuple[dict[str, h5py.Dataset], dict[str, str]]:
+    """Every dataset reachable from the root (through soft and external links too), and the broken links."""
+    found: dict[str, h5py.Dataset] = {}
+    broken: dict[str, str] = {}
+
+    def visit(name: str, link: Any) -> None:  # returning anything but None would stop the walk
+        try:
+            obj = f.get(name)
+        except (KeyError, OSError, RuntimeError, ValueError):
+            obj = None
+        if obj is None:
+            broken[name] = _link_target(link)
+        elif isinstance(obj, h5py.Dataset) and obj not in found.values():  # two links, one dataset: keep one
             found[name] = obj
 
-    f.visititems(visit)
-    return found
+    f.visititems_links(visit)
+    return found, broken
 
 
 def _short_list(items: list[str], limit: int = 8) -> str:
@@ -423,6 +443,7 @@ def _coverage_issues(survey: _Survey) -> list[LayoutIssue]:
         hint = f"; unrecognised names: {_short_list(survey.unrecognised)}" if survey.unrecognised else ""
         has_columns = any(s.kind == "column" for s in survey.sources)
         where = _dataset_list(missing) if has_columns else _dataset_list([s.dataset for s in survey.sources])
+        where = where or "(file)"
         issues.append(LayoutIssue(where,
                                   f"missing {len(missing)} of {N_FEATURES} features: {_short_list(missing)}{hint}; "
                                   f"found {_short_list(survey.seen, 12)}"))
@@ -443,8 +464,11 @@ def _length_issues(survey: _Survey) -> tuple[int, list[LayoutIssue]]:
 def inspect_layout(f: h5py.File, path: Path, names: NameMapping) -> tuple[EventLayout | None, list[LayoutIssue]]:
     """Work out the layout of an open file; returns (layout, []) or (None, every issue found)."""
     survey = _Survey(names)
-    for name, ds in _all_datasets(f).items():
+    datasets, broken = _all_datasets(f)
+    for name, ds in datasets.items():
         survey.classify(name, ds)
+    for name, target in broken.items():
+        survey.broken_link(name, target)
     survey.sources.sort(key=lambda source: min(source.columns, default=N_FEATURES))
 
     n_events, length_issues = _length_issues(survey)

@@ -148,3 +148,22 @@ def test_write_events_rejects_menu_flags_of_the_wrong_length(tmp_path, events):
     with pytest.raises(EventFileError, match=r"menu_pass must have shape \(50,\), got \(3,\)"):
         write_events(tmp_path / "x.h5", events, menu_pass=np.ones(3, bool))
     assert not (tmp_path / "x.h5").exists()
+
+
+def test_datasets_behind_soft_and_external_links_load_once(tmp_path, events):
+    write_matrix(tmp_path / "store.h5", events, dataset="run/features")
+    with h5py.File(tmp_path / "linked.h5", "w") as f:
+        f["features"] = h5py.ExternalLink("store.h5", "/run/features")
+    np.testing.assert_array_equal(read_events(tmp_path / "linked.h5").features, events)
+
+    path = write_matrix(tmp_path / "soft.h5", events, dataset="store/x")
+    with h5py.File(path, "a") as f:
+        f["features"] = h5py.SoftLink("/store/x")  # the same dataset under two names is not a duplicate
+    np.testing.assert_array_equal(read_events(path).features, events)
+
+
+def test_a_broken_link_is_named_with_its_target(tmp_path):
+    with h5py.File(tmp_path / "dangling.h5", "w") as f:
+        f["features"] = h5py.ExternalLink("gone.h5", "/features")
+    with pytest.raises(EventFileError, match=r"dangling\.h5: features: link to gone\.h5:/features cannot be resolved"):
+        read_events(tmp_path / "dangling.h5")
