@@ -166,8 +166,8 @@ def _verify_types(hls_model, plan: PrecisionPlan) -> None:
 
 
 @contextlib.contextmanager
-def _build_lock(project_dir: Path) -> Iterator[None]:
-    """Serialise conversions into one directory across processes (pytest workers, CLI runs)."""
+def build_lock(project_dir: Path) -> Iterator[None]:
+    """Serialise work in one project directory across processes (conversion, C-simulation)."""
     project_dir.parent.mkdir(parents=True, exist_ok=True)
     with open(project_dir.parent / f".{project_dir.name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -242,7 +242,7 @@ def convert_firmware(model_path: Path, config_path: Path, out_root: Path) -> Con
     register_bitshift_extension()
 
     project_dir = Path(out_root) / config["project_name"]
-    with _build_lock(project_dir):
+    with build_lock(project_dir):
         hls_model = hls4ml.converters.convert_from_keras_model(
             keras_model, hls_config=hls4ml_settings(config, plan), output_dir=str(project_dir),
             project_name=config["project_name"], backend=config["backend"], part=config["part"],

@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from gelato.features import FEATURE_NAMES
+from gelato.hls.convert import build_lock
 from gelato.hls.emulate import FirmwareEmulator
 from gelato.io import atomic_output, read_events
 
@@ -181,14 +182,14 @@ def run_csim_report(emulator: FirmwareEmulator, sample_files: list[Path], report
     emulated = emulator.emulated_scores(features)
     emulation_seconds = time.perf_counter() - start
     floats = emulator.float_scores(features)
-    write_testbench_data(project_dir, features, floats)
-
-    start = time.perf_counter()
-    build_testbench(project_dir, project_name)
-    build_seconds = time.perf_counter() - start
-    start = time.perf_counter()
-    csim = run_testbench(project_dir, len(features))
-    run_seconds = time.perf_counter() - start
+    with build_lock(project_dir):  # tb_data/ and the binary are shared by every run in this project
+        write_testbench_data(project_dir, features, floats)
+        start = time.perf_counter()
+        build_testbench(project_dir, project_name)
+        build_seconds = time.perf_counter() - start
+        start = time.perf_counter()
+        csim = run_testbench(project_dir, len(features))
+        run_seconds = time.perf_counter() - start
 
     saturation = emulator.input_saturation(features)
     result = {
