@@ -177,7 +177,7 @@ def open_event_file(path: str | os.PathLike[str]) -> h5py.File:
 def _layout(path: Path, f: h5py.File, names: Names) -> EventLayout:
     layout, issues = inspect_layout(f, path, resolve_names(names))
     if layout is None:
-        lines = [f"{issue.dataset}: {issue.message}" for issue in issues]
+        lines = [str(issue) for issue in issues]
         if len(lines) == 1:
             raise EventFileError(f"{path}: {lines[0]}")
         raise EventFileError(f"{path}: {len(lines)} layout problems:\n  " + "\n  ".join(lines))

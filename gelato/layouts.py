@@ -50,6 +50,7 @@ OBJECT_ROLES: dict[str, tuple[int, int, tuple[str, ...]]] = {
     "muons": (3 * (N_JETS + N_TAUS), N_MUONS, ("pt", "eta", "phi")),
     "MET": (3 * (N_JETS + N_TAUS + N_MUONS), 1, ("pt", "phi")),
 }
+FILE_LEVEL = "(file)"  # the "dataset" of a problem that concerns the whole file
 DATASET_ROLES = ("features", *OBJECT_ROLES, "weight", "l1_menu_pass")
 FEATURE_KINDS = "fiu"
 WEIGHT_KINDS = "fiu"
@@ -67,9 +68,10 @@ class EventFileError(ValueError):
 class DatasetReadError(EventFileError):
     """Reading rows of one dataset failed (truncated or corrupt file); ``dataset`` names it."""
 
-    def __init__(self, message: str, dataset: str) -> None:
-        super().__init__(message)
+    def __init__(self, path: Path, dataset: str, detail: str) -> None:
+        super().__init__(f"{path}: dataset '{dataset}': {detail}")
         self.dataset = dataset
+        self.detail = detail
 
 
 # ----------------------------------------------------------------------------- names
@@ -191,10 +193,16 @@ class FeatureSource:
 
 @dataclass(frozen=True)
 class LayoutIssue:
-    """Why a file's layout cannot be read: the dataset concerned and what is wrong."""
+    """Why a file's layout cannot be read: the dataset(s) concerned and what is wrong."""
 
     dataset: str
     message: str
+
+    def __str__(self) -> str:
+        if self.dataset == FILE_LEVEL:
+            return self.message
+        noun = "datasets" if ", " in self.dataset or " ... " in self.dataset else "dataset"
+        return f"{noun} '{self.dataset}': {self.message}"
 
 
 @dataclass(frozen=True)
@@ -237,11 +245,8 @@ class EventLayout:
         try:
             return f[dataset][start:stop]
         except (OSError, RuntimeError) as exc:
-            raise DatasetReadError(
-                f"{self.path}: {dataset}: reading events {start}-{stop - 1} failed ({exc}); "
-                "the file is truncated or corrupt",
-                dataset,
-            ) from None
+            detail = f"reading events {start}-{stop - 1} failed ({exc}); the file is truncated or corrupt"
+            raise DatasetReadError(self.path, dataset, detail) from None
 
 
 def _labels(value: Any) -> list[str]:
@@ -272,7 +277,7 @@ class _Survey:
         self.sources: list[FeatureSource] = []
         self.weights: list[str] = []
         self.menus: list[str] = []
-        self.lengths: dict[str, int] = {}
+        self.shapes: dict[str, tuple[int, ...]] = {}  # per-event datasets: first axis is the event
         self.issues: list[LayoutIssue] = []
         self.unrecognised: list[str] = []
         self.seen: list[str] = []
@@ -309,7 +314,7 @@ class _Survey:
         if ds.dtype.kind not in FEATURE_KINDS:
             self.issue(name, f"dtype {ds.dtype}, expected floating point (float32) features")
         self.sources.append(source)
-        self.lengths[name] = ds.shape[0]
+        self.shapes[name] = ds.shape
 
     def _matrix(self, name: str, ds: h5py.Dataset, named: bool) -> None:
         attr = next((a for a in NAMES_ATTRIBUTES if a in ds.attrs), None)
@@ -375,7 +380,7 @@ class _Survey:
             self.issue(name, f"duplicate {role} datasets: {found[0]} and {name}")
         found.append(name)
         if ds.ndim >= 1:
-            self.lengths[name] = ds.shape[0]
+            self.shapes[name] = ds.shape
 
 
 def _role_columns(role: str | None, feature: str | None) -> range | tuple[int, ...]:
@@ -437,13 +442,13 @@ def _coverage_issues(survey: _Survey) -> list[LayoutIssue]:
 
     missing = [FEATURE_NAMES[c] for c in range(N_FEATURES) if c not in providers and c not in survey.refused]
     if missing and not survey.sources and not survey.issues:
-        issues.append(LayoutIssue("(file)", f"unknown layout: found {_short_list(survey.seen, 12) or 'no datasets'}; "
+        issues.append(LayoutIssue(FILE_LEVEL, f"unknown layout: found {_short_list(survey.seen, 12) or 'no datasets'}; "
                                             f"{EXPECTED_LAYOUTS}"))
     elif missing:
         hint = f"; unrecognised names: {_short_list(survey.unrecognised)}" if survey.unrecognised else ""
         has_columns = any(s.kind == "column" for s in survey.sources)
         where = _dataset_list(missing) if has_columns else _dataset_list([s.dataset for s in survey.sources])
-        where = where or "(file)"
+        where = where or FILE_LEVEL
         issues.append(LayoutIssue(where,
                                   f"missing {len(missing)} of {N_FEATURES} features: {_short_list(missing)}{hint}; "
                                   f"found {_short_list(survey.seen, 12)}"))
@@ -451,13 +456,13 @@ def _coverage_issues(survey: _Survey) -> list[LayoutIssue]:
 
 
 def _length_issues(survey: _Survey) -> tuple[int, list[LayoutIssue]]:
-    if not survey.lengths:
+    if not survey.shapes:
         return 0, []
-    reference = survey.sources[0].dataset if survey.sources else next(iter(survey.lengths))
-    n_events = survey.lengths[reference]
-    issues = [LayoutIssue(name, f"holds {n} events, but {reference} holds {n_events}; every per-event dataset "
-                                "must have the same first dimension")
-              for name, n in survey.lengths.items() if n != n_events]
+    reference = survey.sources[0].dataset if survey.sources else next(iter(survey.shapes))
+    n_events = survey.shapes[reference][0]
+    issues = [LayoutIssue(name, f"shape {_shape_text(shape)}, expected {_shape_text((n_events, *shape[1:]))} like "
+                                f"{reference}: every per-event dataset needs the same number of events")
+              for name, shape in survey.shapes.items() if shape[0] != n_events]
     return n_events, issues
 
 

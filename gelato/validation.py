@@ -29,12 +29,11 @@ import numpy as np
 
 from gelato.features import FEATURE_NAMES, JET_OFFSET, MET_OFFSET, MUON_OFFSET, N_JETS, N_MUONS, N_TAUS, TAU_OFFSET
 from gelato.io import Names, open_event_file
-from gelato.layouts import DatasetReadError, EventFileError, EventLayout, inspect_layout, resolve_names
+from gelato.layouts import FILE_LEVEL, DatasetReadError, EventFileError, EventLayout, inspect_layout, resolve_names
 
 log = logging.getLogger(__name__)
 
 MAX_EVENTS_SHOWN = 5
-FILE_LEVEL = "(file)"
 PI_FLOAT32 = np.float32(np.pi)
 OBJECT_FAMILIES = (("jets", JET_OFFSET, N_JETS), ("taus", TAU_OFFSET, N_TAUS), ("muons", MUON_OFFSET, N_MUONS))
 
@@ -157,7 +156,7 @@ def _check_values(report: FileReport, f: h5py.File, layout: EventLayout, chunk_e
             features, weights, menu = layout.read(f, start, min(start + chunk_events, layout.n_events))
             _check_block(tally, layout, start, features, weights, menu)
     except DatasetReadError as exc:
-        report.problems.append(Problem(file, exc.dataset, _without_path(report.path, str(exc)).split(": ", 1)[-1]))
+        report.problems.append(Problem(file, exc.dataset, exc.detail))
     report.problems[:0] = tally.problems(file, layout.n_events)
 
 

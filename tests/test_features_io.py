@@ -58,7 +58,7 @@ def test_reading_a_file_without_features_names_what_was_found(tmp_path):
     path = tmp_path / "bad.h5"
     with h5py.File(path, "w") as f:
         f["jets"] = np.zeros((3, 6, 3))
-    with pytest.raises(EventFileError, match=r"bad\.h5: jets: missing 26 of 44 features.*found jets \(3, 6, 3\)"):
+    with pytest.raises(EventFileError, match=r"bad\.h5: dataset 'jets': missing 26 of 44 features.*found jets \(3, 6, 3\)"):
         read_events(path)
 
 

@@ -116,7 +116,7 @@ def test_unknown_layout_lists_what_was_found_and_what_is_expected(tmp_path):
     with pytest.raises(EventFileError) as err:
         read_events(path)
     message = str(err.value)
-    assert message.startswith(f"{path}: (file): unknown layout: found table (5, 10) float64")
+    assert message.startswith(f"{path}: unknown layout: found table (5, 10) float64")
     assert "expected a dataset 'features' of shape (N, 44)" in message
     assert "jets (N, 6, 3), taus (N, 4, 3), muons (N, 4, 3) and MET (N, 2)" in message
 
@@ -125,7 +125,7 @@ def test_partial_layout_names_the_missing_features_and_unrecognised_names(tmp_pa
     names = list(F.FEATURE_NAMES)
     names[42] = "missingEt"  # not a known alias
     path = write_matrix(tmp_path / "m.h5", events, names=names)
-    with pytest.raises(EventFileError, match=r"features: missing 1 of 44 features: MET_pt; "
+    with pytest.raises(EventFileError, match=r"dataset 'features': missing 1 of 44 features: MET_pt; "
                                              r"unrecognised names: features\['missingEt'\]"):
         read_events(path)
 
@@ -139,9 +139,9 @@ def test_several_layout_problems_are_all_listed(tmp_path, events):
         read_events(path)
     lines = str(err.value).splitlines()
     assert lines[0] == f"{path}: 3 layout problems:"
-    assert lines[1] == "  taus: shape (50, 3, 3), expected (N, 4, 3) for taus"
-    assert lines[2].startswith("  jets, MET: missing 12 of 44 features: muon0_pt, muon0_eta, muon0_phi, muon1_pt")
-    assert lines[3] == "  weight: holds 49 events, but jets holds 50; every per-event dataset must have the same first dimension"
+    assert lines[1] == "  dataset 'taus': shape (50, 3, 3), expected (N, 4, 3) for taus"
+    assert lines[2].startswith("  datasets 'jets, MET': missing 12 of 44 features: muon0_pt, muon0_eta, muon0_phi, muon1_pt")
+    assert lines[3] == "  dataset 'weight': shape (49,), expected (50,) like jets: every per-event dataset needs the same number of events"
 
 
 def test_write_events_rejects_menu_flags_of_the_wrong_length(tmp_path, events):
@@ -165,5 +165,5 @@ def test_datasets_behind_soft_and_external_links_load_once(tmp_path, events):
 def test_a_broken_link_is_named_with_its_target(tmp_path):
     with h5py.File(tmp_path / "dangling.h5", "w") as f:
         f["features"] = h5py.ExternalLink("gone.h5", "/features")
-    with pytest.raises(EventFileError, match=r"dangling\.h5: features: link to gone\.h5:/features cannot be resolved"):
+    with pytest.raises(EventFileError, match=r"dangling\.h5: dataset 'features': link to gone\.h5:/features cannot be resolved"):
         read_events(tmp_path / "dangling.h5")

@@ -109,8 +109,7 @@ CASES = {
     "menu_dtype.h5": (lambda p: write_events(p, _events()) and _edit(p, "l1_menu_pass", np.zeros(N, np.float32)),
                       ["l1_menu_pass: dtype float32, expected per-event L1 menu decisions (bool or 0/1 int)"]),
     "weight_length.h5": (lambda p: write_events(p, _events()) and _edit(p, "weight", np.ones(N + 1)),
-                         ["weight: holds 41 events, but features holds 40; "
-                          "every per-event dataset must have the same first dimension"]),
+                         ["weight: shape (41,), expected (40,) like features: every per-event dataset needs the same number of events"]),
     "nan_inf.h5": (_nan_inf, ["features: NaN or infinity in jFexSR_jet1_phi, MET_pt (3 of 40 events); "
                               "first events 3, 7, 9"]),
     "negative_pt.h5": (lambda p: write_objects(p, _events(F.JET_OFFSET, (2, 5), -10.0)),
