@@ -126,6 +126,11 @@ def precision_plan(config: dict, keras_model, source: str = "<config>") -> Preci
             plan.layer_types[layer.name] = {"accum": types["score_accum"], "result": types["score"]}
         else:
             raise PrecisionError(f"layer {layer.name}: {kind} is not part of the GELATO firmware graph")
+
+    unknown = sorted(set(config["precision"]["layers"]) - set(plan.layer_types))
+    if unknown:
+        raise PrecisionError(f"{source}: precision.layers names {', '.join(unknown)}, which the model does not have; "
+                             f"its layers are {', '.join(plan.layer_types)}")
     return plan
 
 

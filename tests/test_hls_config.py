@@ -108,6 +108,17 @@ def test_default_config_passes_every_proof_for_the_firmware_model(default):
     assert plan.shifts == list(SEED_SHIFTS)
 
 
+def test_layer_name_the_model_does_not_have_is_refused(default):
+    from gelato.features import SEED_SHIFTS
+    from gelato.hls.convert import precision_plan
+    from gelato.model.firmware import build_firmware_model
+
+    config = copy.deepcopy(default)
+    config["precision"]["layers"]["dense_2"] = {"accum": "ap_fixed<30,16>"}
+    with pytest.raises(PrecisionError, match="precision.layers names dense_2"):
+        precision_plan(config, build_firmware_model(SEED_SHIFTS))
+
+
 def test_narrow_accumulator_in_yaml_is_refused_for_the_firmware_model(default):
     from gelato.features import SEED_SHIFTS
     from gelato.hls.convert import precision_plan
