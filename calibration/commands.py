@@ -17,12 +17,10 @@ import sys
 import time
 from pathlib import Path
 
-import h5py
-
 from gelato.calibration.config import DEFAULT_CONFIG, CalibrationSettings, load_settings
 from gelato.calibration.rates import PASS_RULE
-from gelato.features import N_FEATURES
-from gelato.io import FEATURES_DATASET, WEIGHT_DATASET, EventFileError, atomic_output, iter_event_chunks
+from gelato.io import atomic_output
+from gelato.validation import require_valid
 
 log = logging.getLogger(__name__)
 
@@ -39,39 +37,34 @@ def register(subparsers) -> None:
     p.add_argument("--samples", type=Path, default=Path("data/samples"), help="folder of <process>.h5 event files")
     p.add_argument("--build", type=Path, default=Path("build"), help="build folder (hls project, scores/)")
     p.add_argument("--reports", type=Path, default=Path("reports"), help="report folder")
+    p.add_argument("--names", type=Path, default=None, help="feature-name mapping YAML for other file layouts "
+                   "(see docs/inputs.md)")
     p.add_argument("--calibration", type=Path, default=DEFAULT_CONFIG, help=f"calibration config (default {DEFAULT_CONFIG})")
     p.set_defaults(func=run_calibrate)
 
 
-def check_event_file(path: Path, menu_dataset: str | None) -> int:
-    """Check one sample's layout; returns its event count or raises naming the file and dataset."""
-    if not path.is_file():
-        raise EventFileError(f"{path}: sample file missing (expected one <process>.h5 per process)")
-    next(iter_event_chunks(path, 1), None)  # validates 'features' (shape, column names)
-    with h5py.File(path, "r") as f:
-        n = int(f[FEATURES_DATASET].shape[0])
-        if n == 0:
-            raise EventFileError(f"{path}: dataset '{FEATURES_DATASET}' holds no events, expected (N>0, {N_FEATURES})")
-        if WEIGHT_DATASET in f and f[WEIGHT_DATASET].shape != (n,):
-            raise EventFileError(f"{path}: dataset '{WEIGHT_DATASET}' has shape {f[WEIGHT_DATASET].shape}, expected ({n},)")
-        if menu_dataset and menu_dataset in f and f[menu_dataset].shape != (n,):
-            raise EventFileError(f"{path}: dataset '{menu_dataset}' has shape {f[menu_dataset].shape}, "
-                                 f"expected ({n},) per-event menu decisions")
-    return n
-
-
 def validate_inputs(args: argparse.Namespace, settings: CalibrationSettings) -> dict[str, Path]:
-    """Step 1: every input exists and has the right layout; returns the sample file of each process."""
+    """Step 1: every input exists and every sample is valid; returns the sample file of each process.
+
+    Samples are checked by :func:`gelato.validation.require_valid` (layout, shapes, dtypes,
+    values), which names the file and dataset of every problem.
+    """
     for label, path in (("hls config", args.config), ("firmware model", args.model)):
         if not path.is_file():
             raise FileNotFoundError(f"{path}: {label} not found")
+    if args.names is not None and not args.names.is_file():
+        raise FileNotFoundError(f"{args.names}: feature-name mapping not found")
     if not args.samples.is_dir():
         raise FileNotFoundError(f"{args.samples}: samples folder not found (run `make data`)")
 
     samples = {p: args.samples / f"{p}.h5" for p in settings.all_processes}
+    missing = [str(path) for path in samples.values() if not path.is_file()]
+    if missing:
+        raise FileNotFoundError(f"sample file(s) missing: {', '.join(missing)} (expected one <process>.h5 per process "
+                                f"of {', '.join(settings.all_processes)})")
+    counts = require_valid(list(samples.values()), args.names)
     for process, path in samples.items():
-        n = check_event_file(path, settings.menu.decision_dataset)
-        log.info("%s: %d events in %s", process, n, path)
+        log.info("%s: %d events in %s", process, counts[path], path)
     return samples
 
 
@@ -115,8 +108,9 @@ def run_calibrate(args: argparse.Namespace) -> int:
     print(f"C-simulation check done ({t_csim:.0f} s)")
 
     digest_extra = {"model": _file_digest(args.model), "hls_config": _file_digest(args.config),
-                    "score_type": str(emulator.score_type)}
-    result = run_calibration(settings, emulator, samples, args.build, bit_exact, digest_extra, _progress_factory())
+                    "score_type": str(emulator.score_type), "names": _file_digest(args.names) if args.names else None}
+    result = run_calibration(settings, emulator, samples, args.build, bit_exact, digest_extra, _progress_factory(),
+                             names=args.names)
     result.inputs = {"model": str(args.model), "hls_config": str(args.config), "samples": str(args.samples)}
     result.timings_s.update({"emulator_build": t_build, "csim": t_csim})
     t0 = time.perf_counter()

@@ -10,8 +10,9 @@ threshold and an |eta| window, and a MET item.  An object counts for an item whe
 and the item fires when at least ``count`` objects count (MET: ``MET_pt >= pt_min``).
 The thresholds live in ``configs/calibration.yaml``; there are no electron or photon items
 because the features hold no EM objects, which makes this menu a lower bound on the real
-one.  An event file can instead carry the real menu decision as a boolean dataset
-(``l1_menu_pass`` by default); the pipeline then uses it, see :mod:`.scoring`.
+one.  An event file can instead carry the real menu decision as a per-event flag
+(``l1_menu_pass``, or an alias known to :mod:`gelato.layouts`); the pipeline then uses it
+when ``use_file_decision`` is set, see :mod:`.scoring`.
 """
 
 from __future__ import annotations
@@ -71,10 +72,10 @@ class MenuItem:
 
 @dataclass(frozen=True)
 class Menu:
-    """An OR of items; ``decision_dataset`` names a per-event decision that overrides it."""
+    """An OR of items; with ``use_file_decision`` an event file's own menu flag overrides it."""
 
     items: tuple[MenuItem, ...]
-    decision_dataset: str | None = "l1_menu_pass"
+    use_file_decision: bool = True
 
     @classmethod
     def from_config(cls, config: Mapping) -> Menu:
@@ -93,7 +94,7 @@ class Menu:
         names = [i.name for i in items]
         if len(set(names)) != len(names):
             raise ValueError(f"menu item names must be unique, got {names}")
-        return cls(items=items, decision_dataset=config.get("decision_dataset"))
+        return cls(items=items, use_file_decision=bool(config.get("use_file_decision", True)))
 
     @property
     def names(self) -> list[str]:

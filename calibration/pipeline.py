@@ -17,16 +17,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import h5py
 import numpy as np
 
 from gelato.calibration.config import CalibrationSettings
 from gelato.calibration.efficiency import DecisionKey, ProcessHistograms
 from gelato.calibration.rates import PASS_RULE, passes, threshold_for_rate, trigger_rate
 from gelato.calibration.scoring import (
-    ScoredSample, Scorer, existing_digest, input_digest, iter_score_file_features, load_scored_sample, score_sample,
+    Names, ScoredSample, Scorer, existing_digest, input_digest, iter_score_file_features, load_scored_sample, score_sample,
 )
 from gelato.features import FEATURE_NAMES
+from gelato.io import count_events
 
 log = logging.getLogger(__name__)
 
@@ -60,21 +60,21 @@ def compute_scores(
     scores_dir: Path,
     digest_extra: dict,
     progress: ProgressFactory | None = None,
+    names: Names = None,
 ) -> dict[str, Path]:
     """Write (or reuse, when inputs are unchanged) ``scores_dir/<process>.h5`` for every sample."""
     paths: dict[str, Path] = {}
     for process, sample in samples.items():
         out = scores_dir / f"{process}.h5"
         digest = input_digest(sample, {**digest_extra, "menu": settings.menu.as_config(),
-                                       "menu_dataset": settings.menu.decision_dataset})
+                                       "use_file_decision": settings.menu.use_file_decision})
         if out.exists() and existing_digest(out) == digest:
             log.info("%s: reusing %s (same model, firmware config, menu and sample)", process, out)
         else:
-            with h5py.File(sample, "r") as f:
-                total = int(f["features"].shape[0])
+            total = count_events(sample, names)
             advance, close = progress(f"score {process}", total) if progress else (None, lambda: None)
             try:
-                score_sample(scorer, process, sample, out, settings.menu, settings.chunk_events, digest, advance)
+                score_sample(scorer, process, sample, out, settings.menu, settings.chunk_events, digest, names, advance)
             finally:
                 close()
         paths[process] = out
@@ -185,11 +185,12 @@ def run_calibration(
     bit_exact: dict,
     digest_extra: dict,
     progress: ProgressFactory | None = None,
+    names: Names = None,
 ) -> CalibrationResult:
     """Steps 3-7: scores, thresholds, menu rates, float-vs-emulated flips, histograms."""
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    paths = compute_scores(settings, scorer, samples, build_dir / "scores", digest_extra, progress)
+    paths = compute_scores(settings, scorer, samples, build_dir / "scores", digest_extra, progress, names)
     scored = {p: load_scored_sample(path) for p, path in paths.items()}
     timings["scores"] = time.perf_counter() - t0
 

@@ -60,7 +60,7 @@ def build_summary(result: CalibrationResult) -> dict:
             "score_type": str(st),
             "score_lsb": st.lsb,
             "min_passing_events": s.min_passing_events,
-            "menu": {"items": s.menu.as_config(), "decision_dataset": s.menu.decision_dataset,
+            "menu": {"items": s.menu.as_config(), "use_file_decision": s.menu.use_file_decision,
                      "source_on_reference": result.menu_rates["source"]},
             "config": s.source,
             "inputs": result.inputs,

@@ -1,6 +1,7 @@
 """Per-event scores of a sample, float and bit-accurate, stored in ``build/scores/`` (calibration stage).
 
-For each sample the firmware emulation (``gelato.hls.emulate.FirmwareEmulator``, or any
+Samples are read through the shared loader (:func:`gelato.io.iter_event_blocks`, any
+accepted layout).  For each sample the firmware emulation (``gelato.hls.emulate.FirmwareEmulator``, or any
 object with the same methods, :class:`Scorer`) is run chunk by chunk and one HDF5 file is
 written atomically, ``build/scores/<process>.h5``:
 
@@ -10,7 +11,8 @@ written atomically, ``build/scores/<process>.h5``:
 * ``score_emulated`` (N,) float64: the bit-accurate firmware score (values of the score type);
 * ``weight`` (N,) float64;
 * ``l1_menu_pass`` (N,) bool: the baseline menu decision, read from the event file when it
-  carries one (attribute ``menu_source`` = ``file:<dataset>``), else emulated;
+  carries one and the settings allow it (attribute ``menu_source`` = ``file:l1_menu_pass``),
+  else emulated;
 * ``l1_menu_items`` (N, n_items) bool: each emulated menu item (names in its attribute);
 * attributes ``process``, ``source``, ``score_type``, ``input_saturation`` (44 counts),
   ``digest`` (inputs the file was made from; a rerun with the same digest reuses the file).
@@ -31,9 +33,13 @@ import numpy as np
 
 from gelato.calibration.menu import Menu
 from gelato.features import N_FEATURES
-from gelato.io import EventFileError, atomic_output, iter_event_chunks
+from gelato.io import MENU_DATASET, atomic_output, count_events, iter_event_blocks
+from gelato.layouts import NameMapping
 
 log = logging.getLogger(__name__)
+
+#: A feature-name mapping for the shared loader: a mapping, a YAML path, or None (the packaged one).
+Names = NameMapping | str | Path | None
 
 SCORE_FILE_VERSION = 1
 
@@ -72,19 +78,6 @@ class ScoredSample:
         return {"float": self.score_float, "emulated": self.score_emulated}[kind]
 
 
-def menu_decision_in_file(path: Path, dataset: str | None) -> bool:
-    """Whether event file ``path`` carries a per-event menu decision ``dataset`` of the right shape."""
-    if not dataset:
-        return False
-    with h5py.File(path, "r") as f:
-        if dataset not in f:
-            return False
-        n, shape = f["features"].shape[0], f[dataset].shape
-        if shape != (n,):
-            raise EventFileError(f"{path}: dataset '{dataset}' has shape {shape}, expected ({n},) menu decisions")
-    return True
-
-
 def input_digest(sample: Path, extra: dict) -> str:
     """Digest of a sample file (size, mtime) and the settings its scores depend on."""
     stat = sample.stat()
@@ -117,27 +110,26 @@ def score_sample(
     menu: Menu,
     chunk_events: int,
     digest: str,
+    names: Names = None,
     progress: Callable[[int], None] | None = None,
 ) -> None:
     """Score every event of ``sample`` and write ``out_path`` atomically (layout in module docstring)."""
-    with h5py.File(sample, "r") as f:
-        n = int(f["features"].shape[0])
-    from_file = menu_decision_in_file(sample, menu.decision_dataset)
-    saturation = np.zeros(N_FEATURES, np.int64)
+    n = count_events(sample, names)
+    saturation, from_file = np.zeros(N_FEATURES, np.int64), False
 
-    with atomic_output(out_path) as tmp, h5py.File(tmp, "w") as out, h5py.File(sample, "r") as src:
+    with atomic_output(out_path) as tmp, h5py.File(tmp, "w") as out:
         _create_columns(out, n, len(menu.items))
-        for start, features, weights in iter_event_chunks(sample, chunk_events):
-            stop = start + len(features)
-            out["features"][start:stop] = features
-            out["scaled_features"][start:stop] = scorer.scaled_features(features)
-            out["score_float"][start:stop] = scorer.float_scores(features)
-            out["score_emulated"][start:stop] = scorer.emulated_scores(features)
-            out["weight"][start:stop] = weights
+        for block in iter_event_blocks(sample, chunk_events, names):
+            rows, features = slice(block.start, block.stop), block.features
+            out["features"][rows] = features
+            out["scaled_features"][rows] = scorer.scaled_features(features)
+            out["score_float"][rows] = scorer.float_scores(features)
+            out["score_emulated"][rows] = scorer.emulated_scores(features)
+            out["weight"][rows] = block.weights
             items = menu.item_decisions(features)
-            out["l1_menu_items"][start:stop] = items
-            decision = src[menu.decision_dataset][start:stop].astype(bool) if from_file else items.any(axis=1)
-            out["l1_menu_pass"][start:stop] = decision
+            out["l1_menu_items"][rows] = items
+            from_file = menu.use_file_decision and block.menu_pass is not None
+            out["l1_menu_pass"][rows] = block.menu_pass if from_file else items.any(axis=1)
             saturation += np.asarray(scorer.input_saturation(features), np.int64)
             if progress is not None:
                 progress(len(features))
@@ -145,7 +137,7 @@ def score_sample(
         out["l1_menu_items"].attrs["item_names"] = np.array(menu.names, dtype=h5py.string_dtype())
         out.attrs.update({
             "process": process, "source": str(sample), "score_type": str(scorer.score_type),
-            "menu_source": f"file:{menu.decision_dataset}" if from_file else "emulated",
+            "menu_source": f"file:{MENU_DATASET}" if from_file else "emulated",
             "input_saturation": saturation, "digest": digest, "n_events": n,
         })
     log.info("%s: scored %d events -> %s (menu from %s)", process, n, out_path, "file" if from_file else "emulation")

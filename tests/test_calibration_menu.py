@@ -61,7 +61,7 @@ def test_default_config_loads_with_the_documented_settings():
     assert s.processes == ("jz1", "jz2", "jz4", "ttbar_1lep", "ttbar_2lep", "ZZ4lep")
     assert s.rates_hz == (500, 1000, 2000, 3000, 4000, 5000)
     assert s.bunch_crossing_hz == 2544 * 11245.5
-    assert s.menu.decision_dataset == "l1_menu_pass"
+    assert s.menu.use_file_decision
     assert {"jet", "tau", "muon", "met"} == {item.obj for item in s.menu.items}
 
 

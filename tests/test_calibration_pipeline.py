@@ -11,7 +11,6 @@ import pytest
 import yaml
 
 from gelato import features as F
-from gelato.calibration.commands import check_event_file
 from gelato.calibration.config import DEFAULT_CONFIG, load_settings, settings_from_dict
 from gelato.calibration.pipeline import run_calibration
 from gelato.calibration.report import write_report
@@ -65,10 +64,9 @@ def write_synthetic_samples(folder: Path, n_ref: int = 40000, n_proc: int = 3000
     for i, process in enumerate(settings.all_processes):
         n = n_ref if process == settings.reference_process else n_proc
         x = synthetic_events(n, rng, pt_scale=10.0 if process == settings.reference_process else 25.0 + 10 * i)
-        paths[process] = write_events(folder / f"{process}.h5", x, weights=np.ones(n), attrs={"process": process})
-        if menu_in_file and process == settings.reference_process:
-            with h5py.File(paths[process], "a") as f:
-                f.create_dataset("l1_menu_pass", data=np.zeros(n, bool))
+        menu = np.zeros(n, bool) if menu_in_file and process == settings.reference_process else None
+        paths[process] = write_events(folder / f"{process}.h5", x, weights=np.ones(n), attrs={"process": process},
+                                      menu_pass=menu)
     return paths
 
 
@@ -155,29 +153,35 @@ def test_menu_decision_in_event_file_overrides_emulated_menu(tmp_path):
     assert result.scored["jz1"].menu_source == "emulated"
 
 
+def run_cli(tmp_path, samples_dir) -> int:
+    model, config = tmp_path / "model.h5", tmp_path / "hls.yaml"
+    model.write_bytes(b"x"), config.write_text("x: 1\n")
+    return main(["calibrate", "--config", str(config), "--model", str(model), "--samples", str(samples_dir),
+                 "--build", str(tmp_path / "build"), "--reports", str(tmp_path / "reports")])
+
+
 def test_missing_sample_file_exits_2_naming_it(tmp_path, capsys):
     samples = write_synthetic_samples(tmp_path / "samples", n_ref=100, n_proc=10)
     samples["ttbar_2lep"].unlink()
-    model, config = tmp_path / "model.h5", tmp_path / "hls.yaml"
-    model.write_bytes(b"x"), config.write_text("x: 1\n")
-    code = main(["calibrate", "--config", str(config), "--model", str(model), "--samples", str(tmp_path / "samples"),
-                 "--build", str(tmp_path / "build"), "--reports", str(tmp_path / "reports")])
+    assert run_cli(tmp_path, tmp_path / "samples") == 2
     err = capsys.readouterr().err
-    assert code == 2
     assert "ttbar_2lep.h5" in err and "missing" in err and "Traceback" not in err
+    assert not (tmp_path / "reports").exists()
 
 
-def test_wrong_feature_shape_is_reported_with_file_and_dataset(tmp_path):
-    bad = tmp_path / "zerobias.h5"
-    with h5py.File(bad, "w") as f:
+def test_wrong_feature_shape_exits_2_naming_file_and_dataset(tmp_path, capsys):
+    write_synthetic_samples(tmp_path / "samples", n_ref=100, n_proc=10)
+    with h5py.File(tmp_path / "samples" / "jz2.h5", "w") as f:
         f.create_dataset("features", data=np.zeros((5, 43), np.float32))
-    with pytest.raises(ValueError, match=r"zerobias\.h5.*'features'.*\(N, 44\)"):
-        check_event_file(bad, "l1_menu_pass")
+    assert run_cli(tmp_path, tmp_path / "samples") == 2
+    err = capsys.readouterr().err
+    assert "jz2.h5" in err and "features" in err and "Traceback" not in err
 
 
-def test_menu_dataset_with_wrong_length_is_rejected(tmp_path):
-    path = write_events(tmp_path / "zerobias.h5", np.zeros((5, 44), np.float32))
-    with h5py.File(path, "a") as f:
+def test_menu_flag_with_wrong_length_exits_2_naming_it(tmp_path, capsys):
+    write_synthetic_samples(tmp_path / "samples", n_ref=100, n_proc=10)
+    with h5py.File(tmp_path / "samples" / "jz1.h5", "a") as f:
         f.create_dataset("l1_menu_pass", data=np.zeros(4, bool))
-    with pytest.raises(ValueError, match="l1_menu_pass.*expected \\(5,\\)"):
-        check_event_file(path, "l1_menu_pass")
+    assert run_cli(tmp_path, tmp_path / "samples") == 2
+    err = capsys.readouterr().err
+    assert "jz1.h5" in err and "l1_menu_pass" in err
