@@ -224,7 +224,9 @@ def read_events(path: str | os.PathLike[str], max_events: int | None = None, nam
     return EventSample(path, block.features, block.weights, attrs, block.menu_pass, layout.describe())
 
 
-def iter_event_blocks(path: str | os.PathLike[str], chunk_events: int = 65536, names: Names = None) -> Iterator[EventBlock]:
+def iter_event_blocks(
+    path: str | os.PathLike[str], chunk_events: int = 65536, names: Names = None
+) -> Iterator[EventBlock]:
     """Yield :class:`EventBlock` s of at most ``chunk_events`` events (features, weights, menu flags)."""
     if chunk_events < 1:
         raise ValueError(f"chunk_events must be >= 1, got {chunk_events}")

@@ -299,7 +299,8 @@ class _Survey:
         elif role in ("weight", "l1_menu_pass"):
             self._per_event_flag(name, ds, role)
         elif role is not None or feature is not None:
-            self.issue(name, f"shape {_shape_text(ds.shape)} does not fit its name; expected {_expected_shape(role, feature)}")
+            expected = _expected_shape(role, feature)
+            self.issue(name, f"shape {_shape_text(ds.shape)} does not fit its name; expected {expected}")
             self.refused.update(_role_columns(role, feature))
         elif ds.ndim == 2 and any(a in ds.attrs for a in NAMES_ATTRIBUTES):
             self._matrix(name, ds, named=False)
@@ -320,7 +321,8 @@ class _Survey:
         attr = next((a for a in NAMES_ATTRIBUTES if a in ds.attrs), None)
         if attr is None:
             if ds.ndim == 2 and ds.shape[1] == N_FEATURES:
-                self._feature_source(name, ds, FeatureSource(name, "matrix", tuple(range(N_FEATURES)), tuple(range(N_FEATURES))))
+                identity = tuple(range(N_FEATURES))
+                self._feature_source(name, ds, FeatureSource(name, "matrix", identity, identity))
             else:
                 self.issue(name, f"shape {_shape_text(ds.shape)}, expected (N, {N_FEATURES}) "
                                  f"or a '{NAMES_ATTRIBUTES[0]}' attribute naming its columns")
@@ -360,7 +362,8 @@ class _Survey:
         fields = [label.lower() for label in _labels(ds.attrs[attr])] if attr else list(quantities)
         fields = ["pt" if label == "et" else label for label in fields]
         if sorted(fields) != sorted(quantities):
-            self.issue(name, f"attribute '{attr}' names the last axis {fields}, expected {list(quantities)} in any order")
+            self.issue(name, f"attribute '{attr}' names the last axis {fields}, "
+                             f"expected {list(quantities)} in any order")
             self.refused.update(_role_columns(role, None))
             return
 
@@ -480,6 +483,7 @@ def inspect_layout(f: h5py.File, path: Path, names: NameMapping) -> tuple[EventL
     issues = survey.issues + _coverage_issues(survey) + length_issues
     if issues:
         return None, issues
-    layout = EventLayout(path, n_events, tuple(survey.sources), next(iter(survey.weights), None), next(iter(survey.menus), None))
+    weight, menu = next(iter(survey.weights), None), next(iter(survey.menus), None)
+    layout = EventLayout(path, n_events, tuple(survey.sources), weight, menu)
     log.debug("%s: layout %s, %d events", path, layout.describe(), n_events)
     return layout, []

@@ -120,9 +120,10 @@ def _check_objects(tally: _Tally, layout: EventLayout, start: int, x: np.ndarray
 
         zero = pt == 0
         stray = ((eta != 0) & np.isfinite(eta)) | ((phi != 0) & np.isfinite(phi))  # NaN is reported on its own
-        tally.add(all_data, f"{family} not zero-padded: zero-pT object with non-zero eta or phi", start, zero & stray, names)
+        padding = f"{family} not zero-padded"
+        tally.add(all_data, f"{padding}: zero-pT object with non-zero eta or phi", start, zero & stray, names)
         after_zero = zero[:, :-1] & (pt[:, 1:] != 0) & np.isfinite(pt[:, 1:])
-        tally.add(pt_data, f"{family} not zero-padded: non-zero object after a zero-pT one", start, after_zero, names[1:])
+        tally.add(pt_data, f"{padding}: non-zero object after a zero-pT one", start, after_zero, names[1:])
 
 
 def _check_block(
@@ -135,7 +136,8 @@ def _check_block(
 
     met_pt, met_phi = x[:, [MET_OFFSET]], x[:, [MET_OFFSET + 1]]
     tally.add(layout.datasets_of([MET_OFFSET]), "negative pT (MET)", start, met_pt < 0, ["MET_pt"])
-    tally.add(layout.datasets_of([MET_OFFSET + 1]), "|phi| > pi (MET)", start, np.abs(met_phi) > PI_FLOAT32, ["MET_phi"])
+    phi_outside = np.abs(met_phi) > PI_FLOAT32
+    tally.add(layout.datasets_of([MET_OFFSET + 1]), "|phi| > pi (MET)", start, phi_outside, ["MET_phi"])
 
     if weights is not None:
         w = weights.astype(np.float64)[:, None]

@@ -60,7 +60,8 @@ def test_every_layout_loads_to_identical_features_weights_and_menu_flags(tmp_pat
 def test_layout_descriptions_name_the_datasets_used(tmp_path, events):
     paths = _all_layouts(tmp_path, events)
     assert event_layout(paths["written"]).describe() == "features (matrix), weight, l1_menu_pass"
-    assert event_layout(paths["objects"]).describe() == "jets (objects), taus (objects), muons (objects), MET (objects), weight, l1_menu_pass"
+    assert event_layout(paths["objects"]).describe() == (
+        "jets (objects), taus (objects), muons (objects), MET (objects), weight, l1_menu_pass")
     assert event_layout(paths["columns_aliased_in_group"]).describe() == (
         "44 per-feature datasets, events/weight, events/l1_menu_pass")
 
@@ -140,8 +141,9 @@ def test_several_layout_problems_are_all_listed(tmp_path, events):
     lines = str(err.value).splitlines()
     assert lines[0] == f"{path}: 3 layout problems:"
     assert lines[1] == "  dataset 'taus': shape (50, 3, 3), expected (N, 4, 3) for taus"
-    assert lines[2].startswith("  datasets 'jets, MET': missing 12 of 44 features: muon0_pt, muon0_eta, muon0_phi, muon1_pt")
-    assert lines[3] == "  dataset 'weight': shape (49,), expected (50,) like jets: every per-event dataset needs the same number of events"
+    assert lines[2].startswith("  datasets 'jets, MET': missing 12 of 44 features: muon0_pt, muon0_eta, muon0_phi")
+    assert lines[3] == ("  dataset 'weight': shape (49,), expected (50,) like jets: "
+                        "every per-event dataset needs the same number of events")
 
 
 def test_write_events_rejects_menu_flags_of_the_wrong_length(tmp_path, events):
@@ -165,5 +167,5 @@ def test_datasets_behind_soft_and_external_links_load_once(tmp_path, events):
 def test_a_broken_link_is_named_with_its_target(tmp_path):
     with h5py.File(tmp_path / "dangling.h5", "w") as f:
         f["features"] = h5py.ExternalLink("gone.h5", "/features")
-    with pytest.raises(EventFileError, match=r"dangling\.h5: dataset 'features': link to gone\.h5:/features cannot be resolved"):
+    with pytest.raises(EventFileError, match=r"dangling\.h5: dataset 'features': link to gone\.h5:/features cannot"):
         read_events(tmp_path / "dangling.h5")

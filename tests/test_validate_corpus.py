@@ -88,20 +88,22 @@ CASES = {
     "truncated.h5": (_truncated, ["(file): truncated HDF5 file (Unable to synchronously open file (truncated file..."]),
     "corrupt_chunk.h5": (_corrupt_chunk, ["features: reading events 0-19999 failed (..."]),
     "no_datasets.h5": (lambda p: h5py.File(p, "w").close(),
-                       ["(file): unknown layout: found no datasets; expected a dataset 'features' of shape (N, 44)..."]),
+                       ["(file): unknown layout: found no datasets; expected a dataset 'features' of shape..."]),
     "unknown.h5": (lambda p: write_matrix(p, np.zeros((N, 10)), names=None, dataset="table"),
                    ["(file): unknown layout: found table (40, 10) float64; expected a dataset 'features'..."]),
     "zero_events.h5": (lambda p: write_events(p, np.zeros((0, 44), np.float32)),
                        ["features: holds no events (N = 0); expected at least one event"]),
     "missing_feature.h5": (lambda p: write_columns(p, _events(), skip=("MET_phi",)),
-                           ["MET_phi: missing 1 of 44 features: MET_phi; found MET_pt (40,) float32, eFex_tau0_eta (40,) float32..."]),
+                           ["MET_phi: missing 1 of 44 features: MET_phi; found MET_pt (40,) float32..."]),
     "duplicate_column.h5": (
         lambda p: write_matrix(p, np.hstack([_events(), _events()[:, :1]]), names=[*F.FEATURE_NAMES, "j0pt"]),
         ["features: duplicate feature jFexSR_jet0_pt: columns 0 ('jFexSR_jet0_pt') and 44 ('j0pt')"]),
     "duplicate_dataset.h5": (lambda p: write_matrix(p, _events(), jet_pt_0=_events()[:, 0]),
-                             ["features, jet_pt_0: duplicate feature jFexSR_jet0_pt: provided by features and jet_pt_0"]),
+                             ["features, jet_pt_0: duplicate feature jFexSR_jet0_pt: "
+                              "provided by features and jet_pt_0"]),
     "wrong_shape.h5": (lambda p: write_matrix(p, _events()[:, :43], names=None),
-                       ["features: shape (40, 43), expected (N, 44) or a 'feature_names' attribute naming its columns"]),
+                       ["features: shape (40, 43), expected (N, 44) "
+                        "or a 'feature_names' attribute naming its columns"]),
     "wrong_object_shape.h5": (lambda p: write_objects(p, _events()) and _edit(p, "jets", np.zeros((N, 5, 3))),
                               ["jets: shape (40, 5, 3), expected (N, 6, 3) for jets"]),
     "wrong_dtype.h5": (lambda p: write_columns(p, _events(), skip=("MET_pt",), MET_pt=np.array([b"x"] * N)),
@@ -109,7 +111,8 @@ CASES = {
     "menu_dtype.h5": (lambda p: write_events(p, _events()) and _edit(p, "l1_menu_pass", np.zeros(N, np.float32)),
                       ["l1_menu_pass: dtype float32, expected per-event L1 menu decisions (bool or 0/1 int)"]),
     "weight_length.h5": (lambda p: write_events(p, _events()) and _edit(p, "weight", np.ones(N + 1)),
-                         ["weight: shape (41,), expected (40,) like features: every per-event dataset needs the same number of events"]),
+                         ["weight: shape (41,), expected (40,) like features: "
+                          "every per-event dataset needs the same number of events"]),
     "nan_inf.h5": (_nan_inf, ["features: NaN or infinity in jFexSR_jet1_phi, MET_pt (3 of 40 events); "
                               "first events 3, 7, 9"]),
     "negative_pt.h5": (lambda p: write_objects(p, _events(F.JET_OFFSET, (2, 5), -10.0)),
@@ -124,7 +127,8 @@ CASES = {
         "features: muons not zero-padded: non-zero object after a zero-pT one in muon2 (1 of 40 events); "
         "first events 6"]),
     "bad_weights.h5": (_bad_weights, ["weight: NaN or infinite weight in weight (1 of 40 events); first events 5",
-                                      "weight: negative weight in weight (4 of 40 events); first events 0, 10, 20, 30"]),
+                                      "weight: negative weight in weight (4 of 40 events); "
+                                      "first events 0, 10, 20, 30"]),
     "menu_values.h5": (lambda p: write_events(p, _events()) and _edit(p, "l1_menu_pass", np.arange(N) % 3),
                        ["l1_menu_pass: menu decision not 0 or 1 in l1_menu_pass (13 of 40 events); "
                         "first events 2, 5, 8, 11, 14"]),
@@ -195,6 +199,7 @@ def test_the_cli_never_prints_a_traceback_for_the_whole_corpus(corpus):
     assert run.returncode == 1, run.stderr
     assert "Traceback" not in run.stdout + run.stderr
     n_problems = sum(len(lines) for _, lines in CASES.values())
-    assert run.stdout.splitlines()[-1] == f"{len(CASES)} file(s) checked: 0 valid, {len(CASES)} with {n_problems} problem(s)"
+    summary = f"{len(CASES)} file(s) checked: 0 valid, {len(CASES)} with {n_problems} problem(s)"
+    assert run.stdout.splitlines()[-1] == summary
     for path in paths:  # every file is named on at least one problem line
         assert any(line.startswith(f"{path}: ") for line in run.stdout.splitlines()), path
