@@ -47,6 +47,7 @@ CHUNK_ROWS = 4096
 Names = NameMapping | str | os.PathLike[str] | None
 
 __all__ = [
+    "FEATURES_DATASET", "MENU_DATASET", "WEIGHT_DATASET", "Names",
     "DatasetReadError", "EventBlock", "EventFileError", "EventSample", "atomic_output", "count_events", "event_layout",
     "iter_event_blocks", "iter_event_chunks", "open_event_file", "read_events", "write_events",
 ]
@@ -162,6 +163,8 @@ def open_event_file(path: str | os.PathLike[str]) -> h5py.File:
         raise EventFileError(f"{path}: no such file")
     if path.is_dir():
         raise EventFileError(f"{path}: is a directory, expected an HDF5 event file")
+    if not os.access(path, os.R_OK):
+        raise EventFileError(f"{path}: not readable (permission denied)")
     if path.stat().st_size == 0:
         raise EventFileError(f"{path}: empty file (0 bytes), expected an HDF5 event file")
     try:

@@ -169,3 +169,11 @@ def test_a_broken_link_is_named_with_its_target(tmp_path):
         f["features"] = h5py.ExternalLink("gone.h5", "/features")
     with pytest.raises(EventFileError, match=r"dangling\.h5: dataset 'features': link to gone\.h5:/features cannot"):
         read_events(tmp_path / "dangling.h5")
+
+
+def test_integer_and_half_precision_features_are_read_as_float32_values(tmp_path, events):
+    counts = np.round(events * 4).astype(np.int32)  # e.g. pT in units of 0.25 GeV stored as integers
+    path = write_matrix(tmp_path / "int.h5", counts)
+    np.testing.assert_array_equal(read_events(path).features, counts.astype(np.float32))
+    half = write_columns(tmp_path / "half.h5", events.astype(np.float16))
+    np.testing.assert_array_equal(read_events(half).features, events.astype(np.float16).astype(np.float32))
