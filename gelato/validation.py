@@ -78,9 +78,11 @@ class _Tally:
 
     def __init__(self) -> None:
         self.findings: dict[tuple[str, str], _Finding] = {}
+        self.rank: dict[tuple[str, str], int] = {}  # order of the checks, so output does not depend on blocks
 
     def add(self, dataset: str, check: str, start: int, bad: np.ndarray, names: list[str]) -> None:
         """``bad`` is (n, len(names)) bool: which value of which named column is wrong."""
+        self.rank.setdefault((dataset, check), len(self.rank))
         per_event = bad.any(axis=1)
         if not per_event.any():
             return
@@ -92,7 +94,7 @@ class _Tally:
 
     def problems(self, file: str, n_events: int) -> list[Problem]:
         out = []
-        for (dataset, check), finding in self.findings.items():
+        for (dataset, check), finding in sorted(self.findings.items(), key=lambda item: self.rank[item[0]]):
             names = sorted(finding.names, key=_name_order)
             shown = ", ".join(names[:8]) + (f" ... and {len(names) - 8} more" if len(names) > 8 else "")
             message = f"{check} in {shown} ({finding.events} of {n_events} events)"

@@ -113,3 +113,12 @@ def test_require_valid_returns_event_counts_or_raises_listing_every_problem(tmp_
         f"  {tmp_path / 'gone.h5'}: (file): no such file",
     ]
 
+
+
+def test_problem_order_does_not_depend_on_the_block_size(tmp_path):
+    x = physical_events(30, seed=12)
+    x[25, 0] = np.nan  # NaN appears late ...
+    x[2, F.MET_OFFSET] = -1.0  # ... negative MET early
+    path = write_events(tmp_path / "m.h5", x)
+    orders = {tuple(p.message.split(" in ")[0] for p in check_event_file(path, chunk_events=c).problems) for c in (4, 64)}
+    assert orders == {("NaN or infinity", "negative pT (MET)")}
