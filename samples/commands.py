@@ -18,7 +18,7 @@ from gelato.samples.processes import PROCESSES
 
 #: Accepted events per process of the committed default set (see docs/samples.md).
 DEFAULT_EVENTS: dict[str, int] = {
-    "zerobias": 100000,
+    "zerobias": 200000,
     "jz1": 15000,
     "jz2": 15000,
     "jz4": 15000,
@@ -78,7 +78,11 @@ def register(subparsers) -> None:
     p.add_argument("--events", type=int, help="accepted events per process (default: the committed set's counts)")
     p.add_argument("--per-process", nargs="+", metavar="NAME=N", help="event count of individual processes")
     p.add_argument("--seed", type=int, default=DEFAULT_SEED, help="master seed (default: %(default)s)")
-    p.add_argument("--pileup-mu", type=float, default=DEFAULT_PILEUP_MU, help="mean pileup interactions (default: %(default)s)")
-    p.add_argument("--pool-size", type=int, default=DEFAULT_POOL_SIZE, help="minimum-bias pileup pool size (default: %(default)s)")
+    p.add_argument(
+        "--pileup-mu", type=float, default=DEFAULT_PILEUP_MU, help="mean pileup interactions (default: %(default)s)"
+    )
+    p.add_argument(
+        "--pool-size", type=int, default=DEFAULT_POOL_SIZE, help="minimum-bias pileup pool size (default: %(default)s)"
+    )
     p.add_argument("--workers", type=int, default=1, help="parallel worker processes (default: %(default)s)")
     p.set_defaults(func=_generate)

@@ -22,7 +22,14 @@ from pathlib import Path
 import numpy as np
 
 from gelato.io import write_events
-from gelato.samples.l1emulation import L1Settings, TowerDeposits, TruthMuons, calorimeter_deposits, tower_grid, truth_muons
+from gelato.samples.l1emulation import (
+    L1Settings,
+    TowerDeposits,
+    TruthMuons,
+    calorimeter_deposits,
+    tower_grid,
+    truth_muons,
+)
 from gelato.samples.l1objects import l1_features
 from gelato.samples.pileup import PileupPool, build_pool
 from gelato.samples.processes import COMMON_SETTINGS, MINIMUM_BIAS_SETTINGS, Process, get_process, select
@@ -97,7 +104,14 @@ def accepted_records(process: Process, run: PythiaRun, n_events: int) -> tuple[l
     return records, n_generated
 
 
-def emulate(records: Sequence, charge_of: Callable, pool: PileupPool | None, mu: float, rng: np.random.Generator, settings: L1Settings) -> np.ndarray:
+def emulate(
+    records: Sequence,
+    charge_of: Callable[[np.ndarray], np.ndarray],
+    pool: PileupPool | None,
+    mu: float,
+    rng: np.random.Generator,
+    settings: L1Settings,
+) -> np.ndarray:
     """L1 feature rows of hard-event records with pileup, in blocks of EMULATION_BLOCK."""
     rows = []
     for record in records:
@@ -114,7 +128,8 @@ def emulate(records: Sequence, charge_of: Callable, pool: PileupPool | None, mu:
 
 
 def _join_towers(a: TowerDeposits, b: TowerDeposits) -> TowerDeposits:
-    return TowerDeposits(a.n_events, np.concatenate([a.event, b.event]), np.concatenate([a.tower, b.tower]), np.concatenate([a.et, b.et]))
+    cat = lambda k: np.concatenate([getattr(a, k), getattr(b, k)])  # noqa: E731
+    return TowerDeposits(a.n_events, cat("event"), cat("tower"), cat("et"))
 
 
 def _join_muons(a: TruthMuons, b: TruthMuons) -> TruthMuons:
@@ -170,7 +185,9 @@ class ProcessOutput:
     attrs: dict
 
 
-def file_attributes(process: Process, results: list[ChunkResult], master_seed: int, mu: float, pool_size: int, settings: L1Settings) -> dict:
+def file_attributes(
+    process: Process, results: list[ChunkResult], master_seed: int, mu: float, pool_size: int, settings: L1Settings
+) -> dict:
     """Attributes of an event file: settings, seed, pileup, efficiency and cross section."""
     n_events = sum(len(r.features) for r in results)
     n_generated = sum(r.n_generated for r in results)
@@ -239,7 +256,9 @@ def generate(
     return outputs
 
 
-def _write(process: Process, results: list[ChunkResult], out_dir: Path, seed: int, mu: float, pool_size: int) -> ProcessOutput:
+def _write(
+    process: Process, results: list[ChunkResult], out_dir: Path, seed: int, mu: float, pool_size: int
+) -> ProcessOutput:
     results = sorted(results, key=lambda r: r.task.index)
     features = np.concatenate([r.features for r in results]) if results else np.zeros((0, 44), dtype=np.float32)
     attrs = file_attributes(process, results, seed, mu, pool_size, L1Settings())

@@ -56,50 +56,60 @@ def rho_per_tower(grid: np.ndarray, settings: L1Settings) -> np.ndarray:
     return rho
 
 
-def _pack(rows: np.ndarray, offset: int, count: int, pt: list, eta: list, phi: list, event: int) -> None:
-    order = np.argsort(-np.asarray(pt), kind="stable")[:count]
-    for slot, k in enumerate(order):
-        rows[event, offset + 3 * slot : offset + 3 * slot + 3] = (pt[k], eta[k], phi[k])
+def pack_objects(
+    rows: np.ndarray, offset: int, count: int, owner: np.ndarray, pt: np.ndarray, eta: np.ndarray, phi: np.ndarray
+) -> None:
+    """Write the ``count`` highest-pT objects of each event into ``rows`` from column ``offset``.
+
+    ``owner`` is the event (row) of each object; slots left free stay zero.
+    """
+    order = np.lexsort((-pt, owner))  # by event, then by decreasing pT (stable)
+    owner_sorted = owner[order]
+    rank = np.arange(len(order)) - np.searchsorted(owner_sorted, owner_sorted, side="left")
+    keep = rank < count
+
+    chosen, event, column = order[keep], owner_sorted[keep], offset + 3 * rank[keep]
+    rows[event, column] = pt[chosen]
+    rows[event, column + 1] = eta[chosen]
+    rows[event, column + 2] = phi[chosen]
+
+
+def tower_vectors(grid: np.ndarray, settings: L1Settings) -> ak.Array:
+    """Non-empty towers of each event as massless four-vectors at the tower centres [GeV]."""
+    etas, phis = eta_centres(settings), phi_centres(settings)
+    ev, ie, ip = np.nonzero(grid)
+    et = grid[ev, ie, ip]
+    vectors = ak.zip(
+        {
+            "px": et * np.cos(phis[ip]),
+            "py": et * np.sin(phis[ip]),
+            "pz": et * np.sinh(etas[ie]),
+            "E": et * np.cosh(etas[ie]),
+        }
+    )
+    return ak.unflatten(vectors, np.bincount(ev, minlength=len(grid)))
 
 
 def find_jets(grid: np.ndarray, rho: np.ndarray, settings: L1Settings, rows: np.ndarray) -> None:
     """Anti-kT jets of towers, rho x area subtracted, into the jet columns of ``rows``."""
-    etas, phis = eta_centres(settings), phi_centres(settings)
-    ev, ie, ip = np.nonzero(grid)
-    et = grid[ev, ie, ip]
-    counts = np.bincount(ev, minlength=len(grid))
-    towers = ak.unflatten(
-        ak.zip(
-            {
-                "px": et * np.cos(phis[ip]),
-                "py": et * np.sin(phis[ip]),
-                "pz": et * np.sinh(etas[ie]),
-                "E": et * np.cosh(etas[ie]),
-            }
-        ),
-        counts,
-    )
     jetdef = fastjet.JetDefinition(fastjet.antikt_algorithm, settings.jet_radius)
-    jets = fastjet.ClusterSequence(towers, jetdef).inclusive_jets(min_pt=settings.jet_pt_min_gev * 0.5)
+    clusters = fastjet.ClusterSequence(tower_vectors(grid, settings), jetdef)
+    jets = clusters.inclusive_jets(min_pt=settings.jet_pt_min_gev * 0.5)  # subtraction only lowers pT
 
-    area = np.pi * settings.jet_radius**2
-    tower_area = settings.tower_eta_size * settings.phi_size
-    n_jets = ak.to_numpy(ak.num(jets))
-    flat = {k: ak.to_numpy(ak.flatten(jets[k])) for k in ("px", "py", "pz")}
-    pt = np.hypot(flat["px"], flat["py"])
-    eta = np.arcsinh(flat["pz"] / np.maximum(pt, 1e-9))
-    phi = np.arctan2(flat["py"], flat["px"])
-    owner = np.repeat(np.arange(len(grid)), n_jets)
-    ieta = np.clip(((eta + settings.tower_eta_max) / settings.tower_eta_size).astype(int), 0, settings.n_eta - 1)
-    pt_sub = pt - rho[owner, ieta] / tower_area * area
+    owner = np.repeat(np.arange(len(grid)), ak.to_numpy(ak.num(jets)))
+    px, py, pz = (ak.to_numpy(ak.flatten(jets[k])) for k in ("px", "py", "pz"))
+    pt = np.hypot(px, py)
+    eta, phi = np.arcsinh(pz / np.maximum(pt, 1e-9)), np.arctan2(py, px)
 
+    row = np.clip(((eta + settings.tower_eta_max) / settings.tower_eta_size).astype(int), 0, settings.n_eta - 1)
+    tower_area, jet_area = settings.tower_eta_size * settings.phi_size, np.pi * settings.jet_radius**2
+    pt_sub = pt - rho[owner, row] / tower_area * jet_area
     keep = pt_sub >= settings.jet_pt_min_gev
-    pt_q = quantize_pt(pt_sub, settings)
-    eta_q = quantize_eta(eta, settings.tower_eta_size)
-    phi_q = quantize_phi(phi, settings)
-    for event in range(len(grid)):
-        sel = np.nonzero(keep & (owner == event))[0]
-        _pack(rows, JET_OFFSET, settings.max_objects["jets"], pt_q[sel].tolist(), eta_q[sel].tolist(), phi_q[sel].tolist(), event)
+
+    pt_q = quantize_pt(pt_sub[keep], settings)
+    eta_q = quantize_eta(eta[keep], settings.tower_eta_size)
+    phi_q = quantize_phi(phi[keep], settings)
+    pack_objects(rows, JET_OFFSET, settings.max_objects["jets"], owner[keep], pt_q, eta_q, phi_q)
 
 
 def _box_sum(grid: np.ndarray, half: int) -> np.ndarray:
@@ -126,10 +136,7 @@ def find_taus(grid: np.ndarray, rho: np.ndarray, settings: L1Settings, rows: np.
     centroid = (row_et * etas[np.stack(window)]).sum(axis=0) / np.maximum(row_et.sum(axis=0), 1e-9)
     step = settings.tau_eta_granularity  # supercell boundaries: a lone tower's centre lies on one
     eta = np.clip(np.round(centroid / step) * step, -settings.tau_eta_max, settings.tau_eta_max)
-    phi = phi_centres(settings)[ip]
-    for event in range(len(grid)):
-        sel = np.nonzero(ev == event)[0]
-        _pack(rows, TAU_OFFSET, settings.max_objects["taus"], pt[sel].tolist(), eta[sel].tolist(), phi[sel].tolist(), event)
+    pack_objects(rows, TAU_OFFSET, settings.max_objects["taus"], ev, pt, eta, phi_centres(settings)[ip])
 
 
 def find_muons(muons: TruthMuons, rng: np.random.Generator, settings: L1Settings, rows: np.ndarray) -> None:
@@ -141,12 +148,11 @@ def find_muons(muons: TruthMuons, rng: np.random.Generator, settings: L1Settings
     pt = muons.pt * (1.0 + resolution * rng.standard_normal(len(muons.pt)))
 
     keep = found & (np.abs(muons.eta) < settings.muon_eta_max) & (pt >= settings.muon_pt_min_gev)
-    pt_q = quantize_pt(pt, settings)
-    eta_q = quantize_eta(muons.eta, settings.muon_eta_granularity)
-    phi_q = quantize_phi(muons.phi, settings)
-    for event in np.unique(muons.event[keep]):
-        sel = np.nonzero(keep & (muons.event == event))[0]
-        _pack(rows, MUON_OFFSET, settings.max_objects["muons"], pt_q[sel].tolist(), eta_q[sel].tolist(), phi_q[sel].tolist(), int(event))
+    pt_q = quantize_pt(pt[keep], settings)
+    eta_q = quantize_eta(muons.eta[keep], settings.muon_eta_granularity)
+    phi_q = quantize_phi(muons.phi[keep], settings)
+    owner = muons.event[keep].astype(np.int64)
+    pack_objects(rows, MUON_OFFSET, settings.max_objects["muons"], owner, pt_q, eta_q, phi_q)
 
 
 def fill_met(grid: np.ndarray, settings: L1Settings, rows: np.ndarray) -> None:
@@ -167,7 +173,8 @@ def l1_features(grid: np.ndarray, muons: TruthMuons, rng: np.random.Generator, s
     crossing (hard event plus pileup), before resolution effects.
     """
     if grid.ndim != 3 or grid.shape[1:] != (settings.n_eta, settings.tower_phi_bins):
-        raise ValueError(f"tower grid must have shape (events, {settings.n_eta}, {settings.tower_phi_bins}), got {grid.shape}")
+        expected = f"(events, {settings.n_eta}, {settings.tower_phi_bins})"
+        raise ValueError(f"tower grid must have shape {expected}, got {grid.shape}")
     rows = np.zeros((len(grid), N_FEATURES), dtype=np.float64)
     towers = smear_towers(grid, rng, settings)
     rho = rho_per_tower(towers, settings)

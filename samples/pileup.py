@@ -91,7 +91,9 @@ def build_pool(size: int, seed: int, settings: L1Settings, pythia_settings: list
     return pool
 
 
-def _merge_towers(deposits: TowerDeposits, start: int, settings: L1Settings) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _merge_towers(
+    deposits: TowerDeposits, start: int, settings: L1Settings
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Sum the deposits of one event that share a tower; return (event, tower, ET) sorted by event."""
     key = deposits.event.astype(np.int64) * settings.n_towers + deposits.tower
     unique, inverse = np.unique(key, return_inverse=True)

@@ -117,7 +117,12 @@ PROCESSES: dict[str, Process] = {
         Process(
             name="ZZ4lep",
             description="ZZ -> 4 leptons (e, mu), pure Z exchange (no gamma*)",
-            settings=("WeakDoubleBoson:ffbar2gmZgmZ = on", "WeakZ0:gmZmode = 2", "23:onMode = off", "23:onIfAny = 11 13"),
+            settings=(
+                "WeakDoubleBoson:ffbar2gmZgmZ = on",
+                "WeakZ0:gmZmode = 2",
+                "23:onMode = off",
+                "23:onIfAny = 11 13",
+            ),
             prompt_leptons=4,
             lepton_parent_id=23,
         ),
@@ -149,7 +154,9 @@ def leading_truth_jet_pt(final: ak.Array) -> np.ndarray:
     return ak.to_numpy(ak.fill_none(ak.max(pt, axis=1), 0.0))
 
 
-def prompt_lepton_indices(event_ids: np.ndarray, event_mother1: np.ndarray, final: np.ndarray, parent_id: int) -> list[int]:
+def prompt_lepton_indices(
+    event_ids: np.ndarray, event_mother1: np.ndarray, final: np.ndarray, parent_id: int
+) -> list[int]:
     """Final-state e/mu whose first ancestor of another flavour is ``parent_id`` (W or Z).
 
     Photon radiation leaves copies of the lepton in the record, so the walk climbs

@@ -86,8 +86,9 @@ def test_neutrinos_and_soft_charged_particles_leave_no_energy():
 def test_rho_times_area_removes_a_uniform_pileup_carpet():
     n_eta, n_phi = SETTINGS.n_eta, SETTINGS.tower_phi_bins
     carpet = np.full((1, n_eta, n_phi), 1.5)  # GeV per tower, below the rho cap
-    hard = tower_grid(calorimeter_deposits(ParticleBatch.from_events([particle(100.0, 0.05, 0.05)]), SETTINGS), SETTINGS)
-    rows = l1_features(carpet + hard, truth_muons(ParticleBatch.from_events([particle(1.0, 0, 0)])), np.random.default_rng(3), SETTINGS)
+    photon = ParticleBatch.from_events([particle(100.0, 0.05, 0.05)])
+    hard = tower_grid(calorimeter_deposits(photon, SETTINGS), SETTINGS)
+    rows = l1_features(carpet + hard, truth_muons(photon), np.random.default_rng(3), SETTINGS)
 
     assert jets(rows)[0, 0, 0] == pytest.approx(100.0, abs=15.0)
     assert np.count_nonzero(jets(rows)[0, :, 0]) <= 2
@@ -161,5 +162,6 @@ def test_same_rng_seed_gives_identical_rows_and_another_seed_differs():
 
 
 def test_wrong_grid_shape_is_refused_with_the_expected_shape():
+    no_muons = truth_muons(ParticleBatch.from_events([particle(1, 0, 0)]))
     with pytest.raises(ValueError, match=r"\(events, 98, 64\)"):
-        l1_features(np.zeros((1, 10, 10)), truth_muons(ParticleBatch.from_events([particle(1, 0, 0)])), np.random.default_rng(), SETTINGS)
+        l1_features(np.zeros((1, 10, 10)), no_muons, np.random.default_rng(), SETTINGS)
