@@ -314,9 +314,14 @@ def export_firmware(
     summary["seconds"] = time.perf_counter() - t0
 
     out_dir = Path(out_dir)
-    with warnings.catch_warnings():  # Keras calls HDF5 "legacy"; hls4ml reads it
+    tf_logger, level = tf.get_logger(), tf.get_logger().level
+    with warnings.catch_warnings():  # Keras calls HDF5 "legacy" and warns about metrics; hls4ml reads HDF5
         warnings.simplefilter("ignore", UserWarning)
-        save_firmware_model(firmware, out_dir / FIRMWARE_FILE)
+        tf_logger.setLevel(logging.ERROR)
+        try:
+            save_firmware_model(firmware, out_dir / FIRMWARE_FILE)
+        finally:
+            tf_logger.setLevel(level)
     with atomic_output(out_dir / EXPORT_JSON) as tmp:
         tmp.write_text(json.dumps(summary, indent=1) + "\n")
     return summary

@@ -24,12 +24,12 @@ class LossWeights:
 class TrainSettings:
     """Options of one training run (the CLI exposes each; defaults are the committed model's)."""
 
-    epochs: int = 20
+    epochs: int = 50
     batch_size: int = 1024
     learning_rate: float = 1e-3
     discriminator_learning_rate: float = 1e-3
     validation_fraction: float = 0.2
-    max_events: int | None = 1_000_000
+    max_events: int | None = 500_000
     seed: int = DEFAULT_SEED
     loss_weights: LossWeights = field(default_factory=LossWeights)
     #: QKeras activation quantizer of the encoder, e.g. "quantized_relu(12,6)"; None keeps
