@@ -9,6 +9,8 @@ Level-1 inputs differently, so an event file may hold them as
 * per-object datasets: ``jets`` (N, 6, 3), ``taus`` (N, 4, 3), ``muons`` (N, 4, 3) with
   (pT [GeV], eta, phi [rad]) on the last axis, and ``MET`` (N, 2) with (pT [GeV], phi);
 * one 1-D dataset of shape (N,) per feature;
+* a compound (record) dataset of shape (N,) with one field per feature (for example a
+  NumPy structured array), optionally with ``weight`` and ``l1_menu_pass`` fields;
 
 or a mix of these, anywhere in the file's group tree, plus an optional ``weight`` (N,) and
 an optional ``l1_menu_pass`` (N,) flag carrying the existing L1 menu's decision.  Names are
@@ -172,7 +174,7 @@ def resolve_names(names: NameMapping | str | os.PathLike[str] | None) -> NameMap
 EXPECTED_LAYOUTS = (
     f"expected a dataset 'features' of shape (N, {N_FEATURES}) (or any (N, M) dataset whose 'feature_names' "
     f"attribute names its columns), or per-object datasets jets (N, {N_JETS}, 3), taus (N, {N_TAUS}, 3), "
-    f"muons (N, {N_MUONS}, 3) and MET (N, 2), or one (N,) dataset per feature named like "
+    f"muons (N, {N_MUONS}, 3) and MET (N, 2), or one (N,) dataset (or compound field) per feature named like "
     f"{FEATURE_NAMES[0]} (other spellings through a --names mapping file)"
 )
 
@@ -182,13 +184,26 @@ class FeatureSource:
     """One dataset that fills some of the 44 feature columns.
 
     ``selector[k]`` is the position, in the dataset's rows flattened to (N, -1), of the
-    value that goes to feature column ``columns[k]``.
+    value that goes to feature column ``columns[k]``.  For a compound dataset (kind
+    ``table``) the rows are first made of its ``fields``, in that order.
     """
 
     dataset: str
     kind: str
     columns: tuple[int, ...]
     selector: tuple[int, ...]
+    fields: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ColumnRef:
+    """A per-event (N,) column: a whole dataset, or one field of a compound dataset."""
+
+    dataset: str
+    field: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.dataset}[{self.field}]" if self.field else self.dataset
 
 
 @dataclass(frozen=True)
@@ -212,8 +227,8 @@ class EventLayout:
     path: Path
     n_events: int
     sources: tuple[FeatureSource, ...]
-    weight: str | None = None
-    menu: str | None = None
+    weight: ColumnRef | None = None
+    menu: ColumnRef | None = None
 
     def describe(self) -> str:
         """Short human description, e.g. ``features (matrix), weight, l1_menu_pass``."""
@@ -224,7 +239,7 @@ class EventLayout:
             parts = [f"{s.dataset} ({s.kind})" for s in self.sources if s.kind != "column"]
             n_columns = sum(s.kind == "column" for s in self.sources)
             parts += [f"{n_columns} per-feature datasets"] if n_columns else []
-        return ", ".join(parts + [d for d in (self.weight, self.menu) if d])
+        return ", ".join(parts + [str(ref) for ref in (self.weight, self.menu) if ref])
 
     def datasets_of(self, columns: list[int] | range) -> str:
         """The dataset(s) that hold the given feature columns, comma-separated in file order."""
@@ -235,15 +250,18 @@ class EventLayout:
         """Rows [start, stop): features (n, 44) float32 in canonical order, raw weights, raw menu flags."""
         features = np.empty((stop - start, N_FEATURES), np.float32)
         for source in self.sources:
-            block = self._rows(f, source.dataset, start, stop)
+            block = self._rows(f, source.dataset, start, stop, list(source.fields) or None)
+            if source.fields:
+                block = np.stack([block[name] for name in source.fields], axis=1)
             features[:, source.columns] = block.reshape(len(block), -1)[:, source.selector]
-        weights = self._rows(f, self.weight, start, stop) if self.weight else None
-        menu = self._rows(f, self.menu, start, stop) if self.menu else None
+        weights = self._rows(f, self.weight.dataset, start, stop, self.weight.field) if self.weight else None
+        menu = self._rows(f, self.menu.dataset, start, stop, self.menu.field) if self.menu else None
         return features, weights, menu
 
-    def _rows(self, f: h5py.File, dataset: str, start: int, stop: int) -> np.ndarray:
+    def _rows(self, f: h5py.File, dataset: str, start: int, stop: int, fields: str | list[str] | None = None
+              ) -> np.ndarray:
         try:
-            return f[dataset][start:stop]
+            return f[dataset].fields(fields)[start:stop] if fields else f[dataset][start:stop]
         except (OSError, RuntimeError) as exc:
             detail = f"reading events {start}-{stop - 1} failed ({exc}); the file is truncated or corrupt"
             raise DatasetReadError(self.path, dataset, detail) from None
@@ -275,8 +293,8 @@ class _Survey:
     def __init__(self, names: NameMapping) -> None:
         self.names = names
         self.sources: list[FeatureSource] = []
-        self.weights: list[str] = []
-        self.menus: list[str] = []
+        self.weights: list[ColumnRef] = []
+        self.menus: list[ColumnRef] = []
         self.shapes: dict[str, tuple[int, ...]] = {}  # per-event datasets: first axis is the event
         self.issues: list[LayoutIssue] = []
         self.unrecognised: list[str] = []
@@ -289,7 +307,8 @@ class _Survey:
     def classify(self, name: str, ds: h5py.Dataset) -> None:
         base = name.rsplit("/", 1)[-1]
         role, feature = self.names.role(base), self.names.feature(base)
-        self.seen.append(f"{name} {_shape_text(ds.shape)} {ds.dtype}")
+        dtype = f"compound of {len(ds.dtype.names)} fields" if ds.dtype.names else str(ds.dtype)
+        self.seen.append(f"{name} {_shape_text(ds.shape)} {dtype}")
         if role in OBJECT_ROLES and ds.ndim >= 2:
             self._objects(name, ds, role)
         elif role == "features" and ds.ndim >= 2:
@@ -297,13 +316,15 @@ class _Survey:
         elif feature is not None and ds.ndim == 1:
             self._feature_source(name, ds, FeatureSource(name, "column", (FEATURE_NAMES.index(feature),), (0,)))
         elif role in ("weight", "l1_menu_pass"):
-            self._per_event_flag(name, ds, role)
+            self._per_event_flag(ColumnRef(name), ds.dtype, ds.shape, role)
         elif role is not None or feature is not None:
             expected = _expected_shape(role, feature)
             self.issue(name, f"shape {_shape_text(ds.shape)} does not fit its name; expected {expected}")
             self.refused.update(_role_columns(role, feature))
         elif ds.ndim == 2 and any(a in ds.attrs for a in NAMES_ATTRIBUTES):
             self._matrix(name, ds, named=False)
+        elif ds.ndim == 1 and ds.dtype.names:
+            self._table(name, ds)
 
     def broken_link(self, name: str, target: str) -> None:
         base = name.rsplit("/", 1)[-1]
@@ -372,18 +393,43 @@ class _Survey:
         selector = tuple(i * width + fields.index(q) for i in range(count) for q in quantities)
         self._feature_source(name, ds, FeatureSource(name, "objects", columns, selector))
 
-    def _per_event_flag(self, name: str, ds: h5py.Dataset, role: str) -> None:
+    def _table(self, name: str, ds: h5py.Dataset) -> None:
+        fields = list(ds.dtype.names)
+        features = [self.names.feature(field) for field in fields]
+        if all(feature is None for feature in features):
+            return
+        self.unrecognised += [f"{name}[{field!r}]" for field, feature in zip(fields, features)
+                              if feature is None and self.names.role(field) not in ("weight", "l1_menu_pass")]
+
+        used: dict[str, str] = {}
+        for field, feature in zip(fields, features):
+            if feature is not None and feature in used:
+                self.issue(name, f"duplicate feature {feature}: fields {used[feature]!r} and {field!r}")
+            elif feature is not None:
+                used[feature] = field
+                if ds.dtype[field].kind not in FEATURE_KINDS:
+                    self.issue(name, f"field {field!r} has dtype {ds.dtype[field]}, expected floating point features")
+        columns = tuple(FEATURE_NAMES.index(feature) for feature in used)
+        self.sources.append(FeatureSource(name, "table", columns, tuple(range(len(used))), tuple(used.values())))
+        self.shapes[name] = ds.shape
+
+        for field in fields:
+            role = self.names.role(field)
+            if role in ("weight", "l1_menu_pass"):
+                self._per_event_flag(ColumnRef(name, field), ds.dtype[field], ds.shape, role)
+
+    def _per_event_flag(self, ref: ColumnRef, dtype: np.dtype, shape: tuple[int, ...], role: str) -> None:
         kinds, found = (WEIGHT_KINDS, self.weights) if role == "weight" else (MENU_KINDS, self.menus)
         what = "per-event weights (float)" if role == "weight" else "per-event L1 menu decisions (bool or 0/1 int)"
-        if ds.ndim != 1:
-            self.issue(name, f"shape {_shape_text(ds.shape)}, expected (N,) {what}")
-        elif ds.dtype.kind not in kinds:
-            self.issue(name, f"dtype {ds.dtype}, expected {what}")
+        if len(shape) != 1:
+            self.issue(str(ref), f"shape {_shape_text(shape)}, expected (N,) {what}")
+        elif dtype.kind not in kinds:
+            self.issue(str(ref), f"dtype {dtype}, expected {what}")
         if found:
-            self.issue(name, f"duplicate {role} datasets: {found[0]} and {name}")
-        found.append(name)
-        if ds.ndim >= 1:
-            self.shapes[name] = ds.shape
+            self.issue(str(ref), f"duplicate {role} datasets: {found[0]} and {ref}")
+        found.append(ref)
+        if len(shape) >= 1 and ref.field is None:
+            self.shapes[ref.dataset] = shape
 
 
 def _role_columns(role: str | None, feature: str | None) -> range | tuple[int, ...]:

@@ -143,10 +143,12 @@ def _check_block(
 
     if weights is not None:
         w = weights.astype(np.float64)[:, None]
-        tally.add(layout.weight, "NaN or infinite weight", start, ~np.isfinite(w), [layout.weight])
-        tally.add(layout.weight, "negative weight", start, w < 0, [layout.weight])
+        where, label = layout.weight.dataset, [layout.weight.field or layout.weight.dataset]
+        tally.add(where, "NaN or infinite weight", start, ~np.isfinite(w), label)
+        tally.add(where, "negative weight", start, w < 0, label)
     if menu is not None and menu.dtype.kind != "b":
-        tally.add(layout.menu, "menu decision not 0 or 1", start, ((menu != 0) & (menu != 1))[:, None], [layout.menu])
+        where, label = layout.menu.dataset, [layout.menu.field or layout.menu.dataset]
+        tally.add(where, "menu decision not 0 or 1", start, ((menu != 0) & (menu != 1))[:, None], label)
 
 
 def _without_path(path: Path, message: str) -> str:

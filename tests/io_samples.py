@@ -62,3 +62,16 @@ def write_columns(path: Path, x: np.ndarray, names=F.FEATURE_NAMES, group: str =
         for key, value in extra.items():
             where.create_dataset(key, data=value)
     return path
+
+
+def write_table(path: Path, x: np.ndarray, names=F.FEATURE_NAMES, dataset: str = "events", **extra_fields) -> Path:
+    """One compound (N,) dataset with a field per feature (NumPy structured array), plus extra fields."""
+    dtype = [(name, x.dtype) for name in names] + [(key, np.asarray(v).dtype) for key, v in extra_fields.items()]
+    table = np.zeros(len(x), dtype=dtype)
+    for column, name in enumerate(names):
+        table[name] = x[:, column]
+    for key, values in extra_fields.items():
+        table[key] = values
+    with h5py.File(path, "w") as f:
+        f.create_dataset(dataset, data=table)
+    return path

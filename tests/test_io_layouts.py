@@ -3,7 +3,7 @@
 import h5py
 import numpy as np
 import pytest
-from io_samples import physical_events, write_columns, write_matrix, write_objects
+from io_samples import physical_events, write_columns, write_matrix, write_objects, write_table
 
 from gelato import features as F
 from gelato.io import (
@@ -44,6 +44,7 @@ def _all_layouts(folder, x):
         "columns": write_columns(folder / "columns.h5", x, **extra),
         "columns_aliased_in_group": write_columns(folder / "columns2.h5", x, names=spelled, group="events", **extra),
         "float64_columns": write_columns(folder / "columns64.h5", x.astype(np.float64), **extra),
+        "table": write_table(folder / "table.h5", x, names=spelled, nPV=np.arange(N), **extra),
     }
 
 
@@ -64,6 +65,7 @@ def test_layout_descriptions_name_the_datasets_used(tmp_path, events):
         "jets (objects), taus (objects), muons (objects), MET (objects), weight, l1_menu_pass")
     assert event_layout(paths["columns_aliased_in_group"]).describe() == (
         "44 per-feature datasets, events/weight, events/l1_menu_pass")
+    assert event_layout(paths["table"]).describe() == "events (table), events[weight], events[l1_menu_pass]"
 
 
 def test_a_mix_of_object_datasets_and_feature_columns_is_accepted(tmp_path, events):
@@ -177,3 +179,14 @@ def test_integer_and_half_precision_features_are_read_as_float32_values(tmp_path
     np.testing.assert_array_equal(read_events(path).features, counts.astype(np.float32))
     half = write_columns(tmp_path / "half.h5", events.astype(np.float16))
     np.testing.assert_array_equal(read_events(half).features, events.astype(np.float16).astype(np.float32))
+
+
+def test_a_compound_table_with_a_repeated_feature_is_refused(tmp_path, events):
+    names = [*F.FEATURE_NAMES[:-1], "met"]  # met is an alias of MET_pt: MET_pt twice, MET_phi missing
+    path = write_table(tmp_path / "t.h5", events, names=names)
+    with pytest.raises(EventFileError) as err:
+        read_events(path)
+    assert str(err.value).splitlines()[1:] == [
+        "  dataset 'events': duplicate feature MET_pt: fields 'MET_pt' and 'met'",
+        "  dataset 'events': missing 1 of 44 features: MET_phi; found events (50,) compound of 44 fields",
+    ]

@@ -78,3 +78,13 @@ def test_user_alias_overrides_a_packaged_one(tmp_path):
 def test_missing_mapping_file_is_file_not_found(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"nope\.yaml: name-mapping file not found"):
         load_name_mapping(tmp_path / "nope.yaml")
+
+
+def test_a_nameless_matrix_under_another_name_is_accepted_once_aliased_to_features(tmp_path):
+    x = physical_events(8, seed=7)
+    path = write_matrix(tmp_path / "ml.h5", x, names=None, dataset="X")
+    with pytest.raises(EventFileError, match="unknown layout: found X \\(8, 44\\) float32"):
+        read_events(path)
+    mapping = tmp_path / "names.yaml"
+    mapping.write_text("features: [X]\n")
+    np.testing.assert_array_equal(read_events(path, names=mapping).features, x)

@@ -8,7 +8,7 @@ every dataset); every other line must match exactly.
 import h5py
 import numpy as np
 import pytest
-from io_samples import physical_events, write_columns, write_matrix, write_objects
+from io_samples import physical_events, write_columns, write_matrix, write_objects, write_table
 
 from gelato import features as F
 from gelato.cli import main
@@ -129,6 +129,9 @@ CASES = {
     "bad_weights.h5": (_bad_weights, ["weight: NaN or infinite weight in weight (1 of 40 events); first events 5",
                                       "weight: negative weight in weight (4 of 40 events); "
                                       "first events 0, 10, 20, 30"]),
+    "table_values.h5": (lambda p: write_table(p, _events(F.MET_OFFSET, (8,), np.nan), weight=-np.ones(N)), [
+        "events: NaN or infinity in MET_pt (1 of 40 events); first events 8",
+        "events: negative weight in weight (40 of 40 events); first events 0, 1, 2, 3, 4"]),
     "menu_values.h5": (lambda p: write_events(p, _events()) and _edit(p, "l1_menu_pass", np.arange(N) % 3),
                        ["l1_menu_pass: menu decision not 0 or 1 in l1_menu_pass (13 of 40 events); "
                         "first events 2, 5, 8, 11, 14"]),

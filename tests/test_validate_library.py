@@ -120,5 +120,6 @@ def test_problem_order_does_not_depend_on_the_block_size(tmp_path):
     x[25, 0] = np.nan  # NaN appears late ...
     x[2, F.MET_OFFSET] = -1.0  # ... negative MET early
     path = write_events(tmp_path / "m.h5", x)
-    orders = {tuple(p.message.split(" in ")[0] for p in check_event_file(path, chunk_events=c).problems) for c in (4, 64)}
+    reports = [check_event_file(path, chunk_events=chunk_events) for chunk_events in (4, 64)]
+    orders = {tuple(problem.message.split(" in ")[0] for problem in report.problems) for report in reports}
     assert orders == {("NaN or infinity", "negative pT (MET)")}
