@@ -309,7 +309,9 @@ class _Survey:
         role, feature = self.names.role(base), self.names.feature(base)
         dtype = f"compound of {len(ds.dtype.names)} fields" if ds.dtype.names else str(ds.dtype)
         self.seen.append(f"{name} {_shape_text(ds.shape)} {dtype}")
-        if role in OBJECT_ROLES and ds.ndim >= 2:
+        if ds.dtype.names and ds.ndim == 1:
+            self._table(name, ds, named=role is not None or feature is not None)
+        elif role in OBJECT_ROLES and ds.ndim >= 2:
             self._objects(name, ds, role)
         elif role == "features" and ds.ndim >= 2:
             self._matrix(name, ds, named=True)
@@ -323,8 +325,6 @@ class _Survey:
             self.refused.update(_role_columns(role, feature))
         elif ds.ndim == 2 and any(a in ds.attrs for a in NAMES_ATTRIBUTES):
             self._matrix(name, ds, named=False)
-        elif ds.ndim == 1 and ds.dtype.names:
-            self._table(name, ds)
 
     def broken_link(self, name: str, target: str) -> None:
         base = name.rsplit("/", 1)[-1]
@@ -359,7 +359,7 @@ class _Survey:
         mapped = [(i, self.names.feature(label)) for i, label in enumerate(labels)]
         if not named and all(feature is None for _, feature in mapped):
             return
-        self.unrecognised += [f"{name}[{label!r}]" for label, (_, f) in zip(labels, mapped) if f is None]
+        self.unrecognised += [f"{name}[{label!r}]" for label, (_, feature) in zip(labels, mapped) if feature is None]
 
         first_column: dict[str, int] = {}
         for i, feature in mapped:
@@ -393,10 +393,14 @@ class _Survey:
         selector = tuple(i * width + fields.index(q) for i in range(count) for q in quantities)
         self._feature_source(name, ds, FeatureSource(name, "objects", columns, selector))
 
-    def _table(self, name: str, ds: h5py.Dataset) -> None:
+    def _table(self, name: str, ds: h5py.Dataset, named: bool) -> None:
         fields = list(ds.dtype.names)
         features = [self.names.feature(field) for field in fields]
         if all(feature is None for feature in features):
+            if named:  # e.g. a compound dataset called 'features' whose fields name no feature
+                self.issue(name, f"compound dataset whose fields ({_short_list(fields, 5)}) name no feature; "
+                                 f"expected fields named like {FEATURE_NAMES[0]}")
+                self.refused.update(range(N_FEATURES))
             return
         self.unrecognised += [f"{name}[{field!r}]" for field, feature in zip(fields, features)
                               if feature is None and self.names.role(field) not in ("weight", "l1_menu_pass")]

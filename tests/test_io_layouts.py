@@ -190,3 +190,14 @@ def test_a_compound_table_with_a_repeated_feature_is_refused(tmp_path, events):
         "  dataset 'events': duplicate feature MET_pt: fields 'MET_pt' and 'met'",
         "  dataset 'events': missing 1 of 44 features: MET_phi; found events (50,) compound of 44 fields",
     ]
+
+
+def test_a_compound_dataset_called_features_is_read_by_its_field_names(tmp_path, events):
+    shuffled = list(reversed(F.FEATURE_NAMES))
+    path = write_table(tmp_path / "t.h5", events[:, ::-1].copy(), names=shuffled, dataset="features")
+    np.testing.assert_array_equal(read_events(path).features, events)
+
+    bad = write_table(tmp_path / "u.h5", events, names=[f"v{i}" for i in range(F.N_FEATURES)], dataset="features")
+    with pytest.raises(EventFileError, match=r"u\.h5: dataset 'features': compound dataset whose fields "
+                                             r"\(v0, v1, v2, v3, v4 \.\.\. and 39 more\) name no feature"):
+        read_events(bad)
