@@ -178,7 +178,11 @@ def open_event_file(path: str | os.PathLike[str]) -> h5py.File:
 
 
 def _layout(path: Path, f: h5py.File, names: Names) -> EventLayout:
-    layout, issues = inspect_layout(f, path, resolve_names(names))
+    mapping = resolve_names(names)
+    try:
+        layout, issues = inspect_layout(f, path, mapping)
+    except (OSError, RuntimeError, KeyError, TypeError) as exc:
+        raise EventFileError(f"{path}: unreadable HDF5 structure ({exc})") from None
     if layout is None:
         lines = [str(issue) for issue in issues]
         if len(lines) == 1:

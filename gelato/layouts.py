@@ -307,6 +307,12 @@ class _Survey:
     def classify(self, name: str, ds: h5py.Dataset) -> None:
         base = name.rsplit("/", 1)[-1]
         role, feature = self.names.role(base), self.names.feature(base)
+        if ds.shape is None:  # HDF5 null dataspace: a dataset without values
+            self.seen.append(f"{name} (no values)")
+            if role is not None or feature is not None:
+                self.issue(name, f"holds no values (null dataspace); expected {_expected_shape(role, feature)}")
+                self.refused.update(_role_columns(role, feature))
+            return
         dtype = f"compound of {len(ds.dtype.names)} fields" if ds.dtype.names else str(ds.dtype)
         self.seen.append(f"{name} {_shape_text(ds.shape)} {dtype}")
         if ds.dtype.names and ds.ndim == 1:

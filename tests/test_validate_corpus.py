@@ -91,6 +91,8 @@ CASES = {
                        ["(file): unknown layout: found no datasets; expected a dataset 'features' of shape..."]),
     "unknown.h5": (lambda p: write_matrix(p, np.zeros((N, 10)), names=None, dataset="table"),
                    ["(file): unknown layout: found table (40, 10) float64; expected a dataset 'features'..."]),
+    "null_dataspace.h5": (lambda p: _edit(write_events(p, _events()), "features", h5py.Empty("f4")),
+                          ["features: holds no values (null dataspace); expected (N, 44)"]),
     "zero_events.h5": (lambda p: write_events(p, np.zeros((0, 44), np.float32)),
                        ["features: holds no events (N = 0); expected at least one event"]),
     "missing_feature.h5": (lambda p: write_columns(p, _events(), skip=("MET_phi",)),
