@@ -10,7 +10,8 @@ checked in two steps:
 2. its values, read in blocks of ``chunk_events`` so a file of any size fits in memory:
    no NaN or infinity; no negative pT; |phi| <= pi (compared in float32, so float32(pi)
    passes); objects pT-ordered and zero-padded (a zero-pT object has eta = phi = 0 and
-   only zero-pT objects follow it); weights finite and >= 0; menu flags 0 or 1.
+   only zero-pT objects follow it); weights finite and >= 0; menu flags 0 or 1.  A
+   non-finite value is reported once, as such, and left out of the other checks.
 
 Each :class:`Problem` names the file, the dataset(s), what is wrong and the first
 offending event indices (at most :data:`MAX_EVENTS_SHOWN`).  Nothing here modifies a
@@ -121,7 +122,7 @@ def _check_objects(tally: _Tally, layout: EventLayout, start: int, x: np.ndarray
         tally.add(pt_data, f"{family} not pT-ordered: pT above the previous object's", start, unordered, names[1:])
 
         zero = pt == 0
-        stray = ((eta != 0) & np.isfinite(eta)) | ((phi != 0) & np.isfinite(phi))  # NaN is reported on its own
+        stray = ((eta != 0) & np.isfinite(eta)) | ((phi != 0) & np.isfinite(phi))
         padding = f"{family} not zero-padded"
         tally.add(all_data, f"{padding}: zero-pT object with non-zero eta or phi", start, zero & stray, names)
         after_zero = zero[:, :-1] & (pt[:, 1:] != 0) & np.isfinite(pt[:, 1:])
@@ -134,6 +135,7 @@ def _check_block(
     for source in layout.sources:
         names = [FEATURE_NAMES[c] for c in source.columns]
         tally.add(source.dataset, "NaN or infinity", start, ~np.isfinite(x[:, source.columns]), names)
+    x = np.where(np.isfinite(x), x, np.float32(np.nan))  # every comparison below is False for NaN: reported once
     _check_objects(tally, layout, start, x)
 
     met_pt, met_phi = x[:, [MET_OFFSET]], x[:, [MET_OFFSET + 1]]
@@ -145,7 +147,7 @@ def _check_block(
         w = weights.astype(np.float64)[:, None]
         where, label = layout.weight.dataset, [layout.weight.field or layout.weight.dataset]
         tally.add(where, "NaN or infinite weight", start, ~np.isfinite(w), label)
-        tally.add(where, "negative weight", start, w < 0, label)
+        tally.add(where, "negative weight", start, np.isfinite(w) & (w < 0), label)
     if menu is not None and menu.dtype.kind != "b":
         where, label = layout.menu.dataset, [layout.menu.field or layout.menu.dataset]
         tally.add(where, "menu decision not 0 or 1", start, ((menu != 0) & (menu != 1))[:, None], label)
