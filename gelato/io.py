@@ -5,13 +5,14 @@ Layout of an event file (written by ``gelato generate``, read by every later sta
 * ``features``: float32 dataset of shape (N, 44), columns in :data:`FEATURE_NAMES` order,
   chunked and compressed, with the names in its ``feature_names`` attribute;
 * ``weight`` (optional): float32 (N,) per-event weights;
+* ``l1_menu_pass`` (optional): bool (N,) decision of the existing L1 menu per event;
 * root attributes: ``process``, ``seed``, ``n_events`` and JSON strings ``generator`` and
   ``l1_emulation`` with the settings that made the file.
 
 Readers also accept the other layouts of :mod:`gelato.layouts` (per-object datasets, one
-dataset per feature, other spellings through a name-mapping file) and an optional
-``l1_menu_pass`` (N,) flag with the existing L1 menu's decision; they always hand back the
-features in :data:`FEATURE_NAMES` order.  Checking the values (NaN, ordering, ...) is left
+dataset per feature, compound tables, other spellings through a name-mapping file); they
+always hand back the features in :data:`FEATURE_NAMES` order as float32, weights as
+float64 (ones when the file has none) and the menu flag as bool (None when absent).  Checking the values (NaN, ordering, ...) is left
 to :mod:`gelato.validation`.
 
 Writers go through :func:`atomic_output`, so an interrupted run never leaves a

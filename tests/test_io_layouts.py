@@ -201,3 +201,9 @@ def test_a_compound_dataset_called_features_is_read_by_its_field_names(tmp_path,
     with pytest.raises(EventFileError, match=r"u\.h5: dataset 'features': compound dataset whose fields "
                                              r"\(v0, v1, v2, v3, v4 \.\.\. and 39 more\) name no feature"):
         read_events(bad)
+
+
+def test_block_size_must_be_positive(tmp_path, events):
+    path = write_events(tmp_path / "e.h5", events)
+    with pytest.raises(ValueError, match="chunk_events must be >= 1, got 0"):
+        next(iter_event_blocks(path, chunk_events=0))
