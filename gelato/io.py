@@ -12,7 +12,8 @@ Layout of an event file (written by ``gelato generate``, read by every later sta
 Readers also accept the other layouts of :mod:`gelato.layouts` (per-object datasets, one
 dataset per feature, compound tables, other spellings through a name-mapping file); they
 always hand back the features in :data:`FEATURE_NAMES` order as float32, weights as
-float64 (ones when the file has none) and the menu flag as bool (None when absent).  Checking the values (NaN, ordering, ...) is left
+float64 (ones when the file has none) and the menu flag as bool (None when absent), and
+log a warning (once per file) when they meet NaN or infinite values.  Checking the values (NaN, ordering, ...) is left
 to :mod:`gelato.validation`.
 
 Writers go through :func:`atomic_output`, so an interrupted run never leaves a
@@ -221,6 +222,15 @@ def _block(layout: EventLayout, f: h5py.File, start: int, stop: int) -> EventBlo
     return EventBlock(start, features, weights, menu_pass)
 
 
+def _warn_if_not_finite(path: Path, block: EventBlock) -> bool:
+    """Readers do not refuse values (that is `gelato validate`'s job) but never accept NaN silently."""
+    if np.isfinite(block.features).all() and np.isfinite(block.weights).all():
+        return False
+    log.warning("%s: NaN or infinite values among events %d-%d; run `gelato validate %s` for the list",
+                path, block.start, block.stop - 1, path)
+    return True
+
+
 def read_events(path: str | os.PathLike[str], max_events: int | None = None, names: Names = None) -> EventSample:
     """Read a whole event file (or its first ``max_events``) into memory, features in canonical order."""
     path = Path(path)
@@ -228,6 +238,7 @@ def read_events(path: str | os.PathLike[str], max_events: int | None = None, nam
         layout = _layout(path, f, names)
         n = layout.n_events if max_events is None else min(layout.n_events, max_events)
         block = _block(layout, f, 0, n)
+        _warn_if_not_finite(path, block)
         attrs = _decode_attrs(f)
     return EventSample(path, block.features, block.weights, attrs, block.menu_pass, layout.describe())
 
@@ -240,9 +251,11 @@ def iter_event_blocks(
         raise ValueError(f"chunk_events must be >= 1, got {chunk_events}")
     path = Path(path)
     with open_event_file(path) as f:
-        layout = _layout(path, f, names)
+        layout, warned = _layout(path, f, names), False
         for start in range(0, layout.n_events, chunk_events):
-            yield _block(layout, f, start, min(start + chunk_events, layout.n_events))
+            block = _block(layout, f, start, min(start + chunk_events, layout.n_events))
+            warned = warned or _warn_if_not_finite(path, block)  # once per file
+            yield block
 
 
 def iter_event_chunks(

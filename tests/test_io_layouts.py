@@ -207,3 +207,16 @@ def test_block_size_must_be_positive(tmp_path, events):
     path = write_events(tmp_path / "e.h5", events)
     with pytest.raises(ValueError, match="chunk_events must be >= 1, got 0"):
         next(iter_event_blocks(path, chunk_events=0))
+
+
+def test_readers_warn_once_per_file_about_non_finite_values(tmp_path, events, caplog):
+    x = events.copy()
+    x[[3, 30], 5] = np.nan
+    path = write_events(tmp_path / "nan.h5", x)
+    with caplog.at_level("WARNING", logger="gelato.io"):
+        read_events(path)
+        list(iter_event_blocks(path, chunk_events=8))
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{path}: NaN or infinite values among events 0-49; run `gelato validate {path}` for the list",
+        f"{path}: NaN or infinite values among events 0-7; run `gelato validate {path}` for the list",
+    ]
