@@ -34,6 +34,10 @@ log = logging.getLogger(__name__)
 
 SUBDIR = "calibration"
 
+#: Keys of the C-simulation result that measure run time; kept in csim.json, left out of
+#: summary.json so that a rerun gives an identical summary.
+CSIM_RUN_TIME_KEYS = ("timing_s", "emulation_events_per_s")
+
 
 def _rate_key(rate: int) -> str:
     return str(int(rate))
@@ -71,7 +75,7 @@ def build_summary(result: CalibrationResult) -> dict:
         "efficiencies": efficiencies,
         "menu": result.menu_rates,
         "float_vs_emulated": _float_vs_emulated(result, efficiencies),
-        "bit_exact": result.bit_exact,
+        "bit_exact": {k: v for k, v in result.bit_exact.items() if k not in CSIM_RUN_TIME_KEYS},
         "saturation": saturation_table(result.scored),
     }
 
@@ -149,7 +153,9 @@ def _index(result: CalibrationResult, summary: dict, sections: dict[str, str], f
         f"- Bunch-crossing rate f_bc = {s.colliding_bunches} colliding bunches x {s.revolution_frequency_hz:g} Hz "
         f"= {s.bunch_crossing_hz:.6g} Hz.",
         "- Rate = f_bc x (weight of reference events passing the anomaly trigger and no menu item) / "
-        f"(weight of all reference events); reference sample `{s.reference_process}`, {n_ref} events.",
+        f"(weight of all reference events); reference sample `{s.reference_process}`, {n_ref} events, so an event "
+        f"of average weight stands for {s.bunch_crossing_hz / n_ref:.4g} Hz and a 500 Hz threshold rests on "
+        f"~{500 * n_ref / s.bunch_crossing_hz:.2g} events.",
         f"- Each threshold is the smallest score value whose unique rate does not exceed the target.",
         f"- Inputs: {', '.join(f'{k} `{v}`' for k, v in result.inputs.items())}; config `{s.source}`.",
         "",

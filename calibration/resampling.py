@@ -1,0 +1,165 @@
+"""Weighted statistics with bootstrap intervals, and the verdict rules of the findings (calibration stage).
+
+Used by :mod:`.findings` to put an uncertainty on every number it quotes.  Three pieces:
+
+* weighted statistics that accept any per-event weights: the Spearman rank correlation
+  (weighted Pearson correlation of weighted mid-ranks; with unit weights it equals
+  ``scipy.stats.spearmanr``, ties included) and quantiles (smallest value whose
+  cumulative weight reaches ``q`` of the total, numpy's ``inverted_cdf``);
+* :func:`bootstrap`: the Poisson bootstrap.  Each resample multiplies every event's weight
+  by an independent Poisson(1) count drawn from ``numpy.random.default_rng(seed)``, so the
+  same seed gives the same interval and no resample has to copy the data.  Intervals are
+  the central 68% and 95% percentiles of the resampled values around the full-sample value;
+* verdicts: "yes" / "no" / "inconclusive" from an interval or a significance, with the
+  boundaries stated once here (:func:`interval_verdict`, :func:`significance_verdict`).
+
+Sorting is done once per variable (:class:`Ranked`); each resample is then O(N).  This
+module does no I/O.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+YES, NO, INCONCLUSIVE = "yes", "no", "inconclusive"
+
+#: Default number of bootstrap resamples and seed of the findings.
+N_RESAMPLES = 200
+SEED = 20260613
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A statistic with its central 68% and 95% intervals (bootstrap percentiles or Clopper-Pearson)."""
+
+    value: float
+    lo68: float
+    hi68: float
+    lo95: float
+    hi95: float
+
+    def as_dict(self) -> dict:
+        return {k: float(v) for k, v in asdict(self).items()}
+
+    def text(self, digits: int = 3) -> str:
+        """``value [lo68, hi68]`` in ``digits`` significant digits."""
+        return f"{self.value:.{digits}g} [{self.lo68:.{digits}g}, {self.hi68:.{digits}g}]"
+
+
+class Ranked:
+    """A variable sorted once: its distinct values and each event's index among them."""
+
+    def __init__(self, values: np.ndarray) -> None:
+        self.distinct, self.group = np.unique(np.asarray(values, dtype=np.float64), return_inverse=True)
+
+    def midranks(self, weights: np.ndarray) -> np.ndarray:
+        """Weighted mid-rank of each event: weight below its value plus half the weight at it."""
+        at = np.bincount(self.group, weights=weights, minlength=len(self.distinct))
+        return (np.cumsum(at) - 0.5 * at)[self.group]
+
+    def quantile(self, weights: np.ndarray, q: float) -> float:
+        """Smallest value whose cumulative weight reaches ``q`` of the total (nan if no weight)."""
+        at = np.bincount(self.group, weights=weights, minlength=len(self.distinct))
+        cumulative = np.cumsum(at)
+        if len(cumulative) == 0 or cumulative[-1] <= 0:
+            return float("nan")
+        k = int(np.searchsorted(cumulative, q * cumulative[-1], side="left"))
+        return float(self.distinct[min(k, len(self.distinct) - 1)])
+
+
+def weighted_pearson(x: np.ndarray, y: np.ndarray, weights: np.ndarray) -> float:
+    """Weighted Pearson correlation; nan when either variable is constant or there is no weight."""
+    total = weights.sum()
+    if total <= 0:
+        return float("nan")
+    dx, dy = x - (weights @ x) / total, y - (weights @ y) / total
+    sxx, syy = weights @ (dx * dx), weights @ (dy * dy)
+    if sxx <= 0 or syy <= 0:
+        return float("nan")
+    return float((weights @ (dx * dy)) / np.sqrt(sxx * syy))
+
+
+def weighted_spearman(x: Ranked, y: Ranked, weights: np.ndarray) -> float:
+    """Spearman rank correlation with per-event weights (mid-ranks for ties)."""
+    return weighted_pearson(x.midranks(weights), y.midranks(weights), weights)
+
+
+def weighted_mean(values: np.ndarray, weights: np.ndarray) -> float:
+    """Weighted mean (nan without weight)."""
+    total = weights.sum()
+    return float(weights @ values / total) if total > 0 else float("nan")
+
+
+def bootstrap(
+    statistic: Callable[[np.ndarray], float],
+    weights: np.ndarray,
+    n_resamples: int = N_RESAMPLES,
+    seed: int = SEED,
+) -> Estimate:
+    """``statistic(weights)`` on the sample and its Poisson-bootstrap 68%/95% percentile intervals.
+
+    ``statistic`` receives per-event weights and closes over the data.  Resamples where it
+    is nan (e.g. a bin left empty) are dropped; with fewer than 10 valid ones the
+    intervals are (-inf, inf), which every verdict reads as inconclusive.
+    """
+    weights = np.asarray(weights, dtype=np.float64)
+    value = float(statistic(weights))
+    rng = np.random.default_rng(seed)
+    draws = np.array([statistic(weights * rng.poisson(1.0, len(weights))) for _ in range(n_resamples)])
+    draws = draws[np.isfinite(draws)]
+    if len(draws) < 10 or not np.isfinite(value):
+        return Estimate(value, -np.inf, np.inf, -np.inf, np.inf)
+    lo95, lo68, hi68, hi95 = np.percentile(draws, [2.5, 15.865, 84.135, 97.5])
+    return Estimate(value, float(lo68), float(hi68), float(lo95), float(hi95))
+
+
+def interval_verdict(estimate: Estimate, low: float = -np.inf, high: float = np.inf) -> str:
+    """Is the statistic inside the open range (low, high)?  Decided on the 95% interval.
+
+    "yes" when the whole 95% interval lies strictly inside, "no" when it lies wholly outside
+    (touching a boundary from outside counts as outside), "inconclusive" when it straddles
+    a boundary.
+    """
+    if low < estimate.lo95 and estimate.hi95 < high:
+        return YES
+    if estimate.hi95 <= low or estimate.lo95 >= high:
+        return NO
+    return INCONCLUSIVE
+
+
+def significance_verdict(z: float, yes_at: float = 3.0, no_below: float = 2.0) -> str:
+    """An effect measured in standard deviations: "yes" at >= ``yes_at``, "no" below ``no_below``."""
+    if not np.isfinite(z):
+        return INCONCLUSIVE
+    if z >= yes_at:
+        return YES
+    if z < no_below:
+        return NO
+    return INCONCLUSIVE
+
+
+def all_of(verdicts: Sequence[str]) -> str:
+    """Combined verdict of claims that must all hold: any "no" -> no, all "yes" -> yes."""
+    if not verdicts:
+        return INCONCLUSIVE
+    if NO in verdicts:
+        return NO
+    return YES if all(v == YES for v in verdicts) else INCONCLUSIVE
+
+
+def majority_of(verdicts: Sequence[str]) -> str:
+    """"Most" in the paper's sense: more than half "yes" -> yes; when even all undecided could not make it -> no."""
+    n, n_yes, n_open = len(verdicts), verdicts.count(YES), verdicts.count(INCONCLUSIVE)
+    if n == 0:
+        return INCONCLUSIVE
+    if 2 * n_yes > n:
+        return YES
+    if 2 * (n_yes + n_open) <= n:
+        return NO
+    return INCONCLUSIVE
