@@ -6,10 +6,11 @@ Used by :mod:`.findings` to put an uncertainty on every number it quotes.  Three
   (weighted Pearson correlation of weighted mid-ranks; with unit weights it equals
   ``scipy.stats.spearmanr``, ties included) and quantiles (smallest value whose
   cumulative weight reaches ``q`` of the total, numpy's ``inverted_cdf``);
-* :func:`bootstrap`: the Poisson bootstrap.  Each resample multiplies every event's weight
-  by an independent Poisson(1) count drawn from ``numpy.random.default_rng(seed)``, so the
-  same seed gives the same interval and no resample has to copy the data.  Intervals are
-  the central 68% and 95% percentiles of the resampled values around the full-sample value;
+* :func:`bootstrap`: events are drawn with replacement; a resample multiplies each
+  event's weight by the number of times it was drawn (``numpy.random.default_rng(seed)``),
+  so the same seed gives the same interval and no resample copies the data.  Intervals are
+  the central 68% and 95% percentiles of the resampled values, placed around the
+  full-sample value; samples above 50,000 events use the rescaled subsample bootstrap;
 * verdicts: "yes" / "no" / "inconclusive" from an interval or a significance, with the
   boundaries stated once here (:func:`interval_verdict`, :func:`significance_verdict`).
 
@@ -32,6 +33,8 @@ YES, NO, INCONCLUSIVE = "yes", "no", "inconclusive"
 #: Default number of bootstrap resamples and seed of the findings.
 N_RESAMPLES = 200
 SEED = 20260613
+#: Largest sample bootstrapped directly; larger ones use a subsample (see :func:`bootstrap`).
+MAX_BOOTSTRAP_EVENTS = 50_000
 
 
 @dataclass(frozen=True)
@@ -96,26 +99,45 @@ def weighted_mean(values: np.ndarray, weights: np.ndarray) -> float:
     return float(weights @ values / total) if total > 0 else float("nan")
 
 
+#: Signature of a bootstrapped statistic: built once from the per-event columns, then
+#: evaluated for any per-event weights.
+StatisticBuilder = Callable[[Sequence[np.ndarray]], Callable[[np.ndarray], float]]
+
+
 def bootstrap(
-    statistic: Callable[[np.ndarray], float],
+    build: StatisticBuilder,
+    columns: Sequence[np.ndarray],
     weights: np.ndarray,
     n_resamples: int = N_RESAMPLES,
     seed: int = SEED,
+    max_events: int = MAX_BOOTSTRAP_EVENTS,
 ) -> Estimate:
-    """``statistic(weights)`` on the sample and its Poisson-bootstrap 68%/95% percentile intervals.
+    """A statistic on the whole sample with bootstrap 68%/95% intervals.
 
-    ``statistic`` receives per-event weights and closes over the data.  Resamples where it
-    is nan (e.g. a bin left empty) are dropped; with fewer than 10 valid ones the
-    intervals are (-inf, inf), which every verdict reads as inconclusive.
+    ``build(columns)`` returns the statistic as a function of per-event weights (so that
+    sorting is done once).  Each resample draws events with replacement (counts from
+    ``numpy.random.default_rng(seed)``) and multiplies their weights by the counts.  Samples
+    larger than ``max_events`` are bootstrapped on a fixed random subsample of that size and
+    the spread is scaled by sqrt(subsample / sample), the rescaled (m-out-of-n) bootstrap
+    for statistics whose error falls as 1/sqrt(N).  Resamples where the statistic is nan are
+    dropped; with fewer than 10 valid ones the intervals are (-inf, inf), which every
+    verdict reads as inconclusive.
     """
     weights = np.asarray(weights, dtype=np.float64)
-    value = float(statistic(weights))
+    value = float(build(columns)(weights))
     rng = np.random.default_rng(seed)
-    draws = np.array([statistic(weights * rng.poisson(1.0, len(weights))) for _ in range(n_resamples)])
-    draws = draws[np.isfinite(draws)]
-    if len(draws) < 10 or not np.isfinite(value):
+    n, scale = len(weights), 1.0
+    if n > max_events:
+        keep = np.sort(rng.choice(n, max_events, replace=False))
+        columns, weights, scale = [np.asarray(c)[keep] for c in columns], weights[keep], np.sqrt(max_events / n)
+    statistic, m = build(columns), len(weights)
+    center = float(statistic(weights)) if scale != 1.0 else value
+
+    draws = np.array([statistic(weights * np.bincount(rng.integers(0, m, m), minlength=m)) for _ in range(n_resamples)])
+    draws = draws[np.isfinite(draws)] - center
+    if len(draws) < 10 or not np.isfinite(value) or not np.isfinite(center):
         return Estimate(value, -np.inf, np.inf, -np.inf, np.inf)
-    lo95, lo68, hi68, hi95 = np.percentile(draws, [2.5, 15.865, 84.135, 97.5])
+    lo95, lo68, hi68, hi95 = value + scale * np.percentile(draws, [2.5, 15.865, 84.135, 97.5])
     return Estimate(value, float(lo68), float(hi68), float(lo95), float(hi95))
 
 
