@@ -145,8 +145,21 @@ def measure_findings(
     ]
     for row in rows:
         log.info("finding %s: %s", row["id"], row["verdict"])
-    return {"settings": {**asdict(settings), "thresholds": {str(r): t for r, t in thresholds.items()}},
-            "processes": processes, "findings": rows}
+    return json_safe({"settings": {**asdict(settings), "thresholds": {str(r): t for r, t in thresholds.items()}},
+                      "processes": processes, "findings": rows})
+
+
+def json_safe(value):
+    """``value`` with numpy scalars made Python numbers and non-finite floats (undefined intervals) made None."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, (np.floating, float)):
+        return float(value) if np.isfinite(value) else None
+    if isinstance(value, (np.integer, np.bool_)):
+        return value.item()
+    return value
 
 
 def finding_row(fid: str, claim: str, statistic: str, criterion: str, per_process: dict, verdict: str,
@@ -154,3 +167,20 @@ def finding_row(fid: str, claim: str, statistic: str, criterion: str, per_proces
     """One row of the findings table (per_process: process -> {"text", "verdict", numbers...})."""
     return {"id": fid, "claim": claim, "statistic": statistic, "criterion": criterion,
             "per_process": per_process, "verdict": verdict, "details": details or {}}
+
+
+def score_plot_links(processes: list[str], plots_dir: str = "calibration/plots") -> dict[str, str]:
+    """Links (relative to reports/) to the calibration's score-distribution plot of each process."""
+    return {p: f"{plots_dir}/score_{p}.png" for p in processes}
+
+
+def findings_for_result(result, settings: FindingSettings = FindingSettings()) -> dict:
+    """Measure the findings from a :class:`gelato.calibration.pipeline.CalibrationResult`.
+
+    Uses the score files of the efficiency processes (not the zero-bias reference) and the
+    emulated thresholds of every configured rate.
+    """
+    processes = [p for p in result.settings.processes if p in result.scored and p != result.settings.reference_process]
+    columns = {p: load_event_columns(result.scored[p].path, result.settings.chunk_events) for p in processes}
+    thresholds = {int(r): float(t["threshold"]) for r, t in result.thresholds["emulated"].items()}
+    return measure_findings(columns, thresholds, settings, score_plot_links(processes))

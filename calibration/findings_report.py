@@ -13,8 +13,8 @@ from gelato.calibration.resampling import INCONCLUSIVE, NO
 log = logging.getLogger(__name__)
 
 
-def _fmt(x: float, digits: int = 3) -> str:
-    return f"{x:.{digits}g}"
+def _fmt(x: float | None, digits: int = 3) -> str:
+    return "n/a" if x is None else f"{x:.{digits}g}"
 
 
 def _table(header: list[str], rows: list[list]) -> str:
@@ -73,7 +73,7 @@ def _fits(details: dict, dips: dict) -> str:
                    f"{_fmt(f['width'])}+-{_fmt(f['width_err'], 2)}", f"{_fmt(f['chi2'])}/{f['ndf']}") if f["ok"] \
                 else (f["message"], "", "", "")
             dip = f"{d['significance']:.2f}" + (f" ({_fmt(d['start'])}->{_fmt(d['bottom'])}->{_fmt(d['recovery'])} GeV)"
-                                                if d["significance"] > 0 else "")
+                                                if d["significance"] else "")
             rows.append([p, rate, *fit, f["verdict"], dip])
     return _table(["process", "rate [Hz]", "plateau", "x50 [GeV]", "width [GeV]", "chi2/ndf", "turn-on?",
                    "dip sigma (start->bottom->recovery)"], rows)

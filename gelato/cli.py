@@ -19,6 +19,7 @@ STAGE_COMMANDS = (
     "gelato.model.commands",
     "gelato.hls.commands",
     "gelato.calibration.commands",
+    "gelato.calibration.findings_commands",
 )
 
 

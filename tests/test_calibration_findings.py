@@ -297,3 +297,28 @@ def test_event_columns_are_read_from_a_score_file(tmp_path):
         f["features"] = features
     with pytest.raises(ValueError, match="bad.h5.*score_emulated"):
         load_event_columns(tmp_path / "bad.h5")
+
+
+def test_gelato_findings_cli_writes_the_page_from_scores_and_summary(tmp_path, capsys):
+    from gelato.cli import main
+
+    rng = np.random.default_rng(14)
+    (tmp_path / "build" / "scores").mkdir(parents=True)
+    for i, p in enumerate(PROCESSES):
+        features = _synthetic_features(rng, 120, 1.0 + i)
+        with h5py.File(tmp_path / "build" / "scores" / f"{p}.h5", "w") as f:
+            f["features"], f["weight"] = features, np.ones(120)
+            f["score_emulated"] = features[:, 0] / 10.0 + rng.exponential(3.0, 120)
+            f.attrs["process"] = p
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    summary = {"efficiencies": {"emulated": {p: {} for p in PROCESSES}},
+               "thresholds": {"emulated": {"500": {"threshold": 40.0}, "1000": {"threshold": 30.0}}}}
+    (reports / "summary.json").write_text(json.dumps(summary))
+
+    args = ["findings", "--build", str(tmp_path / "build"), "--reports", str(reports), "--resamples", "10"]
+    assert main(args) == 0
+    assert "holds?" in (reports / "findings.md").read_text()
+    assert [r["id"] for r in json.loads((reports / "findings.json").read_text())["findings"]][-1] == "6"
+    assert main([*args[:3], "--reports", str(tmp_path / "nowhere")]) == 2
+    assert "summary.json" in capsys.readouterr().err
