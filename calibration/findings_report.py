@@ -73,10 +73,10 @@ def _fits(details: dict, dips: dict) -> str:
                    f"{_fmt(f['width'])}+-{_fmt(f['width_err'], 2)}", f"{_fmt(f['chi2'])}/{f['ndf']}") if f["ok"] \
                 else (f["message"], "", "", "")
             dip = f"{d['significance']:.2f}" + (f" ({_fmt(d['start'])}->{_fmt(d['bottom'])}->{_fmt(d['recovery'])} GeV)"
-                                                if d["significance"] else "")
+                                                if d["significance"] else "") + f"; {_fmt(d['sensitivity_sigma'], 2)}; {d['verdict']}"
             rows.append([p, rate, *fit, f["verdict"], dip])
     return _table(["process", "rate [Hz]", "plateau", "x50 [GeV]", "width [GeV]", "chi2/ndf", "turn-on?",
-                   "dip sigma (start->bottom->recovery)"], rows)
+                   "dip sigma (start->bottom->recovery GeV); sensitivity sigma; dip?"], rows)
 
 
 def _muons(details: dict) -> str:

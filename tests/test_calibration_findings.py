@@ -322,3 +322,12 @@ def test_gelato_findings_cli_writes_the_page_from_scores_and_summary(tmp_path, c
     assert [r["id"] for r in json.loads((reports / "findings.json").read_text())["findings"]][-1] == "6"
     assert main([*args[:3], "--reports", str(tmp_path / "nowhere")]) == 2
     assert "summary.json" in capsys.readouterr().err
+
+
+def test_no_dip_is_only_claimed_where_a_half_efficiency_dip_would_have_shown():
+    flat = np.full(len(PT_EDGES) - 1, 0.4)
+    sensitive = feff.dip_entry(_exact_curve(flat, n_per_bin=400), 100.0, 0.4, FAST)
+    insensitive = feff.dip_entry(_exact_curve(flat, n_per_bin=5), 100.0, 0.4, FAST)
+    assert sensitive["significance"] == 0.0 and sensitive["verdict"] == NO
+    assert insensitive["sensitivity_sigma"] < 3.0 and insensitive["verdict"] == INCONCLUSIVE
+    assert feff.any_rate([NO, YES]) == YES and feff.any_rate([NO, NO]) == NO and feff.any_rate([NO, INCONCLUSIVE]) == INCONCLUSIVE
