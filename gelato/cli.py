@@ -18,6 +18,7 @@ STAGE_COMMANDS = (
     "gelato.samples.commands",
     "gelato.model.commands",
     "gelato.hls.commands",
+    "gelato.hls.oss_commands",
     "gelato.calibration.commands",
     "gelato.calibration.findings_commands",
 )
