@@ -95,6 +95,10 @@ def compute_thresholds(settings: CalibrationSettings, reference: ScoredSample, s
             entry = {**res.as_dict(), "threshold_code": int(round(res.threshold / score_type.lsb)),
                      "total_rate_hz": total, "n_pass_total": n_total, "overlap_rate_hz": overlap, "n_overlap": n_overlap}
             entry["warning"] = _low_count_warning(settings, kind, rate, res.n_pass, len(scores))
+            if res.threshold > score_type.max_value:
+                entry["warning"] = (f"{kind} {rate} Hz: threshold {res.threshold:g} is above the largest value of "
+                                    f"{score_type} ({score_type.max_value:g}): the scores saturate; no setting reaches the target")
+                log.warning(entry["warning"])
             out[kind][rate] = entry
     return out
 

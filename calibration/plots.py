@@ -85,9 +85,16 @@ def plot_score_distribution(
 
 
 def plot_score_vs_feature(
-    feature: str, histograms: Mapping[str, ProcessHistograms], score_edges: np.ndarray, path: Path
+    feature: str,
+    histograms: Mapping[str, ProcessHistograms],
+    score_edges: np.ndarray,
+    thresholds: Mapping[int, dict],
+    path: Path,
 ) -> Path:
-    """2-D histograms of emulated score versus ``feature``, one panel per sample (log score axis)."""
+    """2-D histograms of emulated score versus ``feature``, one panel per sample (log score axis).
+
+    Dashed lines mark the emulated thresholds of the lowest and highest rate.
+    """
     processes = [p for p, h in histograms.items() if feature in h.score_2d]
     ncols = min(4, len(processes))
     nrows = int(np.ceil(len(processes) / ncols))
@@ -108,6 +115,10 @@ def plot_score_vs_feature(
         ax.set_ylabel("emulated score", fontsize=11)
         ax.tick_params(labelsize=9)
         ax.text(0.96, 0.95, process, transform=ax.transAxes, ha="right", va="top", fontsize=12)
+        for rate, color in ((min(thresholds), "tab:red"), (max(thresholds), "tab:orange")):
+            ax.axhline(thresholds[rate]["threshold"], color=color, linestyle="--", linewidth=1.2, label=f"{rate} Hz")
+        if process == processes[0]:
+            ax.legend(loc="lower right", fontsize=9, title="threshold", title_fontsize=9)
     for ax in list(axes.flat)[len(processes):]:
         ax.axis("off")
     mplhep.atlas.label(ax=axes.flat[0], data=False, text="Internal", rlabel="", loc=0, fontsize=10)

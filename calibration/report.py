@@ -110,7 +110,7 @@ def make_plots(result: CalibrationResult, out_dir: Path) -> dict[str, list[Path]
             sample, result.score_edges, result.thresholds["emulated"], out_dir / f"score_{process}.png"))
     for feature in s.score_vs_features:
         out["score_vs"].append(plots.plot_score_vs_feature(
-            feature, result.histograms, result.score_edges, out_dir / f"score_vs_{feature}.png"))
+            feature, result.histograms, result.score_edges, result.thresholds["emulated"], out_dir / f"score_vs_{feature}.png"))
     for process in s.processes:
         if process not in result.histograms:
             continue
