@@ -48,12 +48,15 @@ class EventColumns:
         return len(self.score)
 
 
-def event_columns(process: str, features: np.ndarray, score: np.ndarray, weight: np.ndarray | None = None) -> EventColumns:
+def event_columns(
+    process: str, features: np.ndarray, score: np.ndarray, weight: np.ndarray | None = None
+) -> EventColumns:
     """The columns of :class:`EventColumns` from raw features (N, 44) and scores (N,)."""
     features = np.asarray(features, dtype=np.float32)
     score = np.asarray(score, dtype=np.float64)
     if features.ndim != 2 or features.shape[1] != F.N_FEATURES or len(features) != len(score):
-        raise ValueError(f"{process}: need features (N, {F.N_FEATURES}) and N scores, got {features.shape} and {score.shape}")
+        raise ValueError(f"{process}: need features (N, {F.N_FEATURES}) and N scores, "
+                         f"got {features.shape} and {score.shape}")
     weight = np.ones(len(score)) if weight is None else np.asarray(weight, dtype=np.float64)
     jets, muons = F.jets(features), F.muons(features)
     return EventColumns(process, score, weight, jets[:, :2, 0].astype(np.float64), F.jet_multiplicity(features),

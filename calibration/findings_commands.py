@@ -44,7 +44,8 @@ def _read_summary(reports: Path) -> tuple[list[str], dict[int, float]]:
         processes = list(summary["efficiencies"]["emulated"])
         thresholds = {int(r): float(t["threshold"]) for r, t in summary["thresholds"]["emulated"].items()}
     except (KeyError, TypeError, ValueError) as exc:
-        raise ValueError(f"{path}: expected efficiencies.emulated and thresholds.emulated.<rate>.threshold ({exc!r})") from None
+        raise ValueError(f"{path}: expected efficiencies.emulated and thresholds.emulated.<rate>.threshold "
+                         f"({exc!r})") from None
     return processes, thresholds
 
 
@@ -56,7 +57,8 @@ def run_findings(args: argparse.Namespace) -> int:
     paths = {p: args.build / "scores" / f"{p}.h5" for p in processes}
     missing = [str(path) for path in paths.values() if not path.is_file()]
     if missing:
-        raise FileNotFoundError(f"score file(s) missing: {', '.join(missing)} (made by `gelato calibrate --build {args.build}`)")
+        raise FileNotFoundError(f"score file(s) missing: {', '.join(missing)} "
+                                f"(made by `gelato calibrate --build {args.build}`)")
 
     columns = {p: load_event_columns(path) for p, path in paths.items()}
     settings = FindingSettings(n_resamples=args.resamples, seed=args.seed)

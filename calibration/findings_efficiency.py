@@ -14,7 +14,9 @@ import numpy as np
 
 from gelato import features as F
 from gelato.calibration.efficiency import MUON_PT_EDGES, PT_EDGES
-from gelato.calibration.findings import DIP_PROCESSES, JZ4, ZZ4LEP, EventColumns, FindingSettings, finding_row, verdict_rate
+from gelato.calibration.findings import (
+    DIP_PROCESSES, JZ4, ZZ4LEP, EventColumns, FindingSettings, finding_row, verdict_rate,
+)
 from gelato.calibration.findings_kinematics import MISSING, fraction_estimate
 from gelato.calibration.rates import passes
 from gelato.calibration.resampling import (
@@ -57,7 +59,8 @@ def efficiency_vs_jet_pt(columns: Mapping[str, EventColumns], thresholds: Mappin
             dips[p][str(rate)] = dip_entry(curve, bottom_below, overall, s)
         verdicts = [f["verdict"] for f in fits[p].values()]
         shown = str(verdict_rate(thresholds, s.verdict_rate_hz))
-        per_fit[p] = {"text": f"{shown} Hz: {_fit_text(fits[p][shown])}; turn-on at {verdicts.count(YES)}/{len(verdicts)} rates",
+        text = f"{shown} Hz: {_fit_text(fits[p][shown])}; turn-on at {verdicts.count(YES)}/{len(verdicts)} rates"
+        per_fit[p] = {"text": text,
                       "verdict": majority_of(verdicts)}
         if dips[p]:
             rate, best = max(dips[p].items(), key=lambda kv: kv[1]["significance"])
@@ -69,8 +72,9 @@ def efficiency_vs_jet_pt(columns: Mapping[str, EventColumns], thresholds: Mappin
         "4a", "Efficiency against the leading-jet pT broadly follows a turn-on.",
         "error-function fit per rate: plateau, 50% point x50 [GeV], width [GeV] (1-sigma fit errors, Clopper-Pearson "
         "68% bin errors); shown at the rate closest to 1 kHz, all rates in the details",
-        f"per rate: yes if the plateau exceeds {s.yes_sigma:g} sigma and the 95% interval of x50 lies inside the populated "
-        "pT range, no if wholly outside, else inconclusive; process: majority over rates; finding: majority over processes",
+        f"per rate: yes if the plateau exceeds {s.yes_sigma:g} sigma and the 95% interval of x50 lies inside the "
+        "populated pT range, no if wholly outside, else inconclusive; process: majority over rates; finding: majority "
+        "over processes",
         per_fit, majority_of([v["verdict"] for v in per_fit.values()]), {"fits": fits})
     dip_claims = [per_dip[p]["verdict"] if p in per_dip else INCONCLUSIVE for p in DIP_PROCESSES]
     row_b = finding_row(
@@ -78,8 +82,9 @@ def efficiency_vs_jet_pt(columns: Mapping[str, EventColumns], thresholds: Mappin
         "dip significance: over dip bins below the process's median leading-jet pT, min(largest fall into the bin from "
         "an earlier one, largest rise out of it to a later one) in "
         "binomial sigmas (Clopper-Pearson 68% errors in quadrature); the largest over rates is shown",
-        f"per rate: dip (yes) at >= {s.yes_sigma:g} sigma; none (no) below {s.no_sigma:g} sigma, but only where a dip to half "
-        f"the process's overall efficiency would have shown at >= {s.yes_sigma:g} sigma in those bins (median bin error "
+        f"per rate: dip (yes) at >= {s.yes_sigma:g} sigma; none (no) below {s.no_sigma:g} sigma, but only where a dip "
+        f"to half the process's overall efficiency would have shown at >= {s.yes_sigma:g} sigma in those bins (median "
+        "bin error "
         "times sqrt 2); else inconclusive; process: yes at any rate, no at all; finding: all three named processes, "
         "others shown for comparison (no look-elsewhere correction)",
         per_dip, all_of(dip_claims), {"dips": dips})
@@ -116,9 +121,11 @@ def endcap_muons(columns: Mapping[str, EventColumns], thresholds: Mapping[int, f
     claim = ("ZZ4lep, endcap muons (|eta| >= 1.05): efficiency flat in the pT of the first three muons, a clear "
              "turn-on in the fourth's.")
     rate = verdict_rate(thresholds, s.verdict_rate_hz)
-    statistic = (f"weighted straight-line fit of efficiency ({rate} Hz) against the muon's pT; relative change = slope x "
+    statistic = (f"weighted straight-line fit of efficiency ({rate} Hz) against the muon's pT; relative change = "
+                 "slope x "
                  "(95th - 5th percentile of its pT) / mean efficiency, 1-sigma fit error")
-    criterion = (f"ranks 0-2 flat (yes) when the 95% interval of the relative change lies inside +-{s.flat_relative_change:g}; "
+    criterion = ("ranks 0-2 flat (yes) when the 95% interval of the relative change lies inside "
+                 f"+-{s.flat_relative_change:g}; "
                  f"rank 3 rising (yes) when it lies above {s.flat_relative_change:g}; finding: all four")
     if ZZ4LEP not in columns:
         return finding_row("5", claim, statistic, criterion, {ZZ4LEP: MISSING}, INCONCLUSIVE)
@@ -158,7 +165,8 @@ def process_ranking(columns: Mapping[str, EventColumns], thresholds: Mapping[int
     ranking, per = {}, {p: {"text": "", "verdict": ""} for p in columns}
     for rate, threshold in thresholds.items():
         effs = {p: fraction_estimate(passes(c.score, threshold), c.weight) for p, c in columns.items()}
-        ranking[str(rate)] = [{"process": p, **e.as_dict()} for p, e in sorted(effs.items(), key=lambda kv: -kv[1].value)]
+        ordered = sorted(effs.items(), key=lambda kv: -kv[1].value)
+        ranking[str(rate)] = [{"process": p, **e.as_dict()} for p, e in ordered]
     for p in columns:
         ranks = [1 + [e["process"] for e in r].index(p) for r in ranking.values()]
         per[p] = {"text": "rank " + "/".join(map(str, ranks)), "verdict": "", "ranks": ranks, "plot": plots.get(p, "")}

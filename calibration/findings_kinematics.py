@@ -16,8 +16,8 @@ from gelato import features as F
 from gelato.calibration.findings import JZ1, JZ4, EventColumns, FindingSettings, finding_row, verdict_rate
 from gelato.calibration.rates import COVERAGE_68, COVERAGE_95, passes, weighted_fraction_interval
 from gelato.calibration.resampling import (
-    INCONCLUSIVE, NO, YES, Estimate, Ranked, StatisticBuilder, bootstrap, interval_verdict, majority_of, significance_verdict,
-    weighted_mean, weighted_spearman,
+    INCONCLUSIVE, NO, YES, Estimate, Ranked, StatisticBuilder, bootstrap, interval_verdict, majority_of,
+    significance_verdict, weighted_mean, weighted_spearman,
 )
 
 log = logging.getLogger(__name__)
@@ -69,7 +69,9 @@ def largest_fall(values: np.ndarray, down: np.ndarray, up: np.ndarray) -> tuple[
     return float(max(z[i, j], 0.0)), int(i), int(j)
 
 
-def median_profile(x: np.ndarray, score: np.ndarray, weights: np.ndarray, n_bins: int, settings: FindingSettings) -> dict:
+def median_profile(
+    x: np.ndarray, score: np.ndarray, weights: np.ndarray, n_bins: int, settings: FindingSettings
+) -> dict:
     """Median score in equal-population bins of x, with intervals and the largest fall between bins."""
     edges = np.unique(np.quantile(x, np.linspace(0.0, 1.0, n_bins + 1))) if len(x) else np.zeros(1)
     bins = np.clip(np.searchsorted(edges, x, side="right") - 1, 0, max(len(edges) - 2, 0))
@@ -130,7 +132,7 @@ def multiplicity_table(c: EventColumns, s: FindingSettings) -> list[dict]:
 
 
 def top_multiplicity_shift(c: EventColumns, s: FindingSettings) -> Estimate:
-    """Mean jet multiplicity of the events at or above the process's (1 - top_fraction) score quantile minus that of all."""
+    """Mean jet multiplicity of the events at or above the (1 - top_fraction) score quantile minus that of all."""
     def build(columns: list[np.ndarray]) -> Callable[[np.ndarray], float]:
         score, n_jets = columns
         ranked = Ranked(score)
@@ -180,15 +182,17 @@ def score_vs_multiplicity(columns: Mapping[str, EventColumns], s: FindingSetting
     est = fraction_estimate(c.score[low] >= cut, c.weight[low])
     six = fraction_estimate(c.n_jets == F.N_JETS, c.weight)
     quantile_of_cut = float(c.weight[c.score < cut].sum() / c.weight.sum()) if len(c) else float("nan")
-    entry = _entry(est, interval_verdict(est, -np.inf, s.max_low_multiplicity_fraction), n_low_multiplicity=int(low.sum()),
-                   fraction_six_jets=six.as_dict(), score_quantile_of_cut=quantile_of_cut)
+    verdict = interval_verdict(est, -np.inf, s.max_low_multiplicity_fraction)
+    entry = _entry(est, verdict, n_low_multiplicity=int(low.sum()), fraction_six_jets=six.as_dict(),
+                   score_quantile_of_cut=quantile_of_cut)
     entry["text"] = (f"{est.text()} of {int(low.sum())} events with < 6 jets; six-jet events are {six.text()} of jz1 "
                      "(paper: almost all)")
     rows.append(finding_row(
         "2b", f"jz1 events with fewer than six jets have scores below {cut:g} (in the paper's score units).",
         f"fraction of jz1 events with < 6 jets and score >= {cut:g}; Clopper-Pearson 68% interval. Our score scale is "
         f"that of our model: {100 * quantile_of_cut:.1f}% of all jz1 events score below {cut:g} here",
-        f"yes if the 95% upper bound is below {s.max_low_multiplicity_fraction:g}, no if the 95% lower bound reaches it",
+        f"yes if the 95% upper bound is below {s.max_low_multiplicity_fraction:g}, no if the 95% lower bound "
+        "reaches it",
         {JZ1: entry}, entry["verdict"]))
     return rows
 
@@ -214,7 +218,9 @@ def universal_trend_verdict(classes: list[str]) -> str:
     return INCONCLUSIVE
 
 
-def score_vs_mjj(columns: Mapping[str, EventColumns], thresholds: Mapping[int, float], s: FindingSettings) -> list[dict]:
+def score_vs_mjj(
+    columns: Mapping[str, EventColumns], thresholds: Mapping[int, float], s: FindingSettings
+) -> list[dict]:
     """Finding 3: correlation with mjj per process, and mjj of events above versus below each threshold."""
     per = {}
     for p, c in columns.items():
@@ -240,7 +246,8 @@ def score_vs_mjj(columns: Mapping[str, EventColumns], thresholds: Mapping[int, f
         "3b", "Events above the threshold populate relatively low mjj.",
         f"median mjj of events passing the {rate} Hz threshold minus that of failing events [GeV]; bootstrap 68% "
         "interval; quartiles at every rate in the details",
-        "per process: yes if the 95% interval is below 0, no if it is at or above 0; finding: more than half of the processes",
+        "per process: yes if the 95% interval is below 0, no if it is at or above 0; finding: more than half of the "
+        "processes",
         per_b, majority_of([v["verdict"] for v in per_b.values()]), {"mjj_quartiles": quartiles})
     return [row_a, row_b]
 

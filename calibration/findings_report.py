@@ -60,8 +60,8 @@ def _mjj(details: dict) -> str:
         for rate, q in by_rate.items():
             rows.append([p, rate, *(f"{q[k]['n_events']}: {_fmt(q[k]['q25'])} / {_fmt(q[k]['median'])} / "
                                     f"{_fmt(q[k]['q75'])}" for k in ("pass", "fail"))])
-    return _table(["process", "rate [Hz]", "passing: n: q25 / median / q75 [GeV]", "failing: n: q25 / median / q75 [GeV]"],
-                  rows)
+    header = ["process", "rate [Hz]", "passing: n: q25 / median / q75 [GeV]", "failing: n: q25 / median / q75 [GeV]"]
+    return _table(header, rows)
 
 
 def _fits(details: dict, dips: dict) -> str:
@@ -72,8 +72,9 @@ def _fits(details: dict, dips: dict) -> str:
             fit = (f"{_fmt(f['plateau'])}+-{_fmt(f['plateau_err'], 2)}", f"{_fmt(f['x50'])}+-{_fmt(f['x50_err'], 2)}",
                    f"{_fmt(f['width'])}+-{_fmt(f['width_err'], 2)}", f"{_fmt(f['chi2'])}/{f['ndf']}") if f["ok"] \
                 else (f["message"], "", "", "")
-            dip = f"{d['significance']:.2f}" + (f" ({_fmt(d['start'])}->{_fmt(d['bottom'])}->{_fmt(d['recovery'])} GeV)"
-                                                if d["significance"] else "") + f"; {_fmt(d['sensitivity_sigma'], 2)}; {d['verdict']}"
+            path = f"{_fmt(d['start'])}->{_fmt(d['bottom'])}->{_fmt(d['recovery'])} GeV"
+            where = f" ({path})" if d["significance"] else ""
+            dip = f"{d['significance']:.2f}{where}; {_fmt(d['sensitivity_sigma'], 2)}; {d['verdict']}"
             rows.append([p, rate, *fit, f["verdict"], dip])
     return _table(["process", "rate [Hz]", "plateau", "x50 [GeV]", "width [GeV]", "chi2/ndf", "turn-on?",
                    "dip sigma (start->bottom->recovery GeV); sensitivity sigma; dip?"], rows)
@@ -89,7 +90,8 @@ def _muons(details: dict) -> str:
 
 
 def _ranking(details: dict, per_process: dict) -> str:
-    rows = [[rate, " > ".join(f"{e['process']} {_est(e)}" for e in entries)] for rate, entries in details["ranking"].items()]
+    rows = [[rate, " > ".join(f"{e['process']} {_est(e)}" for e in entries)]
+            for rate, entries in details["ranking"].items()]
     plots = [f"[{p}]({v['plot']})" for p, v in per_process.items() if v.get("plot")]
     table = _table(["rate [Hz]", "processes by efficiency (68% Clopper-Pearson)"], rows)
     return table + ("\n\nScore distributions with the thresholds: " + ", ".join(plots) if plots else "")
@@ -101,7 +103,8 @@ def findings_markdown(findings: dict, title: str = "# The seed paper's findings 
     s = findings["settings"]
     out = [title, "",
            "Each finding of the paper (section 3) is measured with the bit-accurate (emulated) scores and thresholds. "
-           f"Intervals: 68% (bootstrap with {s['n_resamples']} resamples, seed {s['seed']}, on at most {s['bootstrap_max_events']} events and rescaled; or Clopper-Pearson); "
+           f"Intervals: 68% (bootstrap with {s['n_resamples']} resamples, seed {s['seed']}, on at most "
+           f"{s['bootstrap_max_events']} events and rescaled; or Clopper-Pearson); "
            "verdicts use 95% intervals or significances as stated. The criteria are fixed in code "
            "(`gelato.calibration.findings`) and documented in docs/findings.md.", "",
            verdict_table(findings), "", "## Where our samples and the paper differ", ""]
@@ -113,7 +116,8 @@ def findings_markdown(findings: dict, title: str = "# The seed paper's findings 
         ("mjj of events passing and failing each threshold (finding 3)", "3b", lambda r: _mjj(r["details"])),
         ("Turn-on fits and dips against leading-jet pT (finding 4)", "4a",
          lambda r: _fits(r["details"], rows["4b"]["details"]["dips"])),
-        ("ZZ4lep endcap-muon slopes (finding 5)", "5", lambda r: _muons(r["details"]) if r["details"] else "(no ZZ4lep)"),
+        ("ZZ4lep endcap-muon slopes (finding 5)", "5",
+         lambda r: _muons(r["details"]) if r["details"] else "(no ZZ4lep)"),
         ("Efficiency ranking (finding 6)", "6", lambda r: _ranking(r["details"], r["per_process"])),
     ]
     for heading, fid, render in sections:

@@ -63,7 +63,8 @@ def efficiency_curve(values: np.ndarray, passed: np.ndarray, weights: np.ndarray
     """Efficiency of ``passed`` versus ``values`` (underflow into the first bin, overflow into the last)."""
     values, passed, weights = np.asarray(values), np.asarray(passed, bool), np.asarray(weights, np.float64)
     if not (values.shape == passed.shape == weights.shape):
-        raise ValueError(f"values, decisions and weights differ in shape: {values.shape}, {passed.shape}, {weights.shape}")
+        raise ValueError(f"values, decisions and weights differ in shape: {values.shape}, {passed.shape}, "
+                         f"{weights.shape}")
     nbins = len(edges) - 1
     idx = bin_index(values, edges)
     total = np.bincount(idx, weights=weights, minlength=nbins)
@@ -72,7 +73,8 @@ def efficiency_curve(values: np.ndarray, passed: np.ndarray, weights: np.ndarray
 
     eff = np.divide(passing, total, out=np.zeros(nbins), where=total > 0)
     lo, hi = weighted_fraction_interval(passing, total, total_w2, COVERAGE_68)
-    return Curve(np.asarray(edges, np.float64), eff, np.asarray(lo), np.asarray(hi), total, np.bincount(idx, minlength=nbins))
+    counts = np.bincount(idx, minlength=nbins)
+    return Curve(np.asarray(edges, np.float64), eff, np.asarray(lo), np.asarray(hi), total, counts)
 
 
 def erf_turn_on(x: np.ndarray, plateau: float, x50: float, width: float) -> np.ndarray:

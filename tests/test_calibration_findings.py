@@ -12,7 +12,9 @@ from scipy.stats import spearmanr
 from gelato.calibration import findings_efficiency as feff
 from gelato.calibration import findings_kinematics as fkin
 from gelato.calibration.efficiency import PT_EDGES
-from gelato.calibration.findings import EventColumns, FindingSettings, event_columns, load_event_columns, measure_findings
+from gelato.calibration.findings import (
+    EventColumns, FindingSettings, event_columns, load_event_columns, measure_findings,
+)
 from gelato.calibration.findings_report import findings_markdown
 from gelato.calibration.resampling import (
     INCONCLUSIVE, NO, YES, Estimate, Ranked, all_of, bootstrap, interval_verdict, majority_of, significance_verdict,
@@ -164,7 +166,8 @@ def test_an_erf_efficiency_is_recovered_within_its_errors():
     pt = rng.uniform(0.0, 300.0, 60000)
     passed = rng.random(len(pt)) < erf_turn_on(pt, 0.8, 120.0, 25.0)
     fit = fit_turn_on(efficiency_curve(pt, passed, np.ones(len(pt)), PT_EDGES))
-    for value, err, truth in ((fit.plateau, fit.plateau_err, 0.8), (fit.x50, fit.x50_err, 120.0), (fit.width, fit.width_err, 25.0)):
+    for value, err, truth in ((fit.plateau, fit.plateau_err, 0.8), (fit.x50, fit.x50_err, 120.0),
+                              (fit.width, fit.width_err, 25.0)):
         assert abs(value - truth) < 4 * err
     assert feff.turn_on_verdict(fit, 3.0) == YES
 
@@ -208,9 +211,12 @@ def test_largest_fall_is_zero_for_a_rising_profile_and_positive_for_a_drop():
 
 def _columns(process, n_jets, score, jet_pt=None, mjj=None, muon_pt=None, muon_eta=None):
     n = len(score)
-    return EventColumns(process, np.asarray(score, float), np.ones(n), np.full((n, 2), 50.0) if jet_pt is None else jet_pt,
-                        np.asarray(n_jets), np.full(n, 100.0) if mjj is None else mjj,
-                        np.zeros((n, 4)) if muon_pt is None else muon_pt, np.zeros((n, 4)) if muon_eta is None else muon_eta)
+    jet_pt = np.full((n, 2), 50.0) if jet_pt is None else jet_pt
+    mjj = np.full(n, 100.0) if mjj is None else mjj
+    muon_pt = np.zeros((n, 4)) if muon_pt is None else muon_pt
+    muon_eta = np.zeros((n, 4)) if muon_eta is None else muon_eta
+    score = np.asarray(score, float)
+    return EventColumns(process, score, np.ones(n), jet_pt, np.asarray(n_jets), mjj, muon_pt, muon_eta)
 
 
 def test_top_scores_at_six_jets_shift_the_multiplicity_by_its_distance_to_the_mean():
@@ -330,4 +336,6 @@ def test_no_dip_is_only_claimed_where_a_half_efficiency_dip_would_have_shown():
     insensitive = feff.dip_entry(_exact_curve(flat, n_per_bin=5), 100.0, 0.4, FAST)
     assert sensitive["significance"] == 0.0 and sensitive["verdict"] == NO
     assert insensitive["sensitivity_sigma"] < 3.0 and insensitive["verdict"] == INCONCLUSIVE
-    assert feff.any_rate([NO, YES]) == YES and feff.any_rate([NO, NO]) == NO and feff.any_rate([NO, INCONCLUSIVE]) == INCONCLUSIVE
+    assert feff.any_rate([NO, YES]) == YES
+    assert feff.any_rate([NO, NO]) == NO
+    assert feff.any_rate([NO, INCONCLUSIVE]) == INCONCLUSIVE
