@@ -41,6 +41,8 @@ def register(subparsers) -> None:
                    help="weight of the adversarial term (default: %(default)s)")
     p.add_argument("--activation-quantizer", default=None,
                    help="QKeras quantizer of the encoder activations (default: FirmwareQuantizers')")
+    p.add_argument("--bn-gamma-max", type=float, default=defaults.batchnorm_gamma_max,
+                   help="cap on |gamma| of the encoder BatchNorms, 0 for none (default: %(default)s)")
     p.set_defaults(func=_train)  # fmt: skip
 
     p = subparsers.add_parser("export", help="re-export the firmware model from saved VAE-GAN weights")
@@ -87,6 +89,7 @@ def _train(args: argparse.Namespace) -> int:
         seed=args.seed,
         loss_weights=LossWeights(args.reco_weight, args.kl_weight, args.adv_weight),
         activation_quantizer=args.activation_quantizer,
+        batchnorm_gamma_max=args.bn_gamma_max or None,
     )
     source = str(args.shifts) if args.shifts else "seed (gelato.features.SEED_SHIFTS)"
     summary = run_training(args.samples, args.out, settings, shifts, source, on_epoch=_print_epoch)

@@ -35,6 +35,8 @@ class TrainSettings:
     #: QKeras activation quantizer of the encoder, e.g. "quantized_relu(12,6)"; None keeps
     #: the FirmwareQuantizers default.  The hls config's relu types must match it.
     activation_quantizer: str | None = None
+    #: Cap on |gamma| of the encoder's BatchNorm layers (see gelato.model.vaegan); None: no cap.
+    batchnorm_gamma_max: float | None = 0.5
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1:

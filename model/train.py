@@ -89,7 +89,12 @@ def train_vaegan(
     quantizers = FirmwareQuantizers()
     if settings.activation_quantizer is not None:
         quantizers = replace(quantizers, activation=settings.activation_quantizer)
-    config = VaeGanConfig(quantizers=quantizers, loss_weights=settings.loss_weights, seed=settings.seed)
+    config = VaeGanConfig(
+        quantizers=quantizers,
+        loss_weights=settings.loss_weights,
+        batchnorm_gamma_max=settings.batchnorm_gamma_max,
+        seed=settings.seed,
+    )
     total_steps = settings.epochs * n_batches
     generator_rate = _cosine(settings.learning_rate, total_steps)
     model = VaeGan(config, generator_rate, _cosine(settings.discriminator_learning_rate, total_steps))

@@ -22,7 +22,13 @@ Losses of one step on a batch x (all means over the batch):
 
 The encoder and decoder minimise the generator loss with one Adam optimiser, the
 discriminator its own loss with another, in the same step (the training driver gives
-both a cosine-decaying learning rate).  Folding the batch
+both a cosine-decaying learning rate).
+
+The BatchNorm scales are capped, |gamma| <= ``batchnorm_gamma_max`` (0.5 by default), and
+start at the cap.  On zero-bias events a unit's normalised pre-activation then spreads by
+at most 0.5, so the top of quantized_relu(10,4), 16, is at least 32 zero-bias standard
+deviations away: events far from zero bias (multi-hundred-GeV jets, several muons) keep
+more of their distance in the score before the activation saturates.  Folding the batch
 normalization into the firmware weights is :mod:`gelato.model.export`'s job.
 """
 
@@ -63,6 +69,7 @@ class VaeGanConfig:
     discriminator_units: tuple[int, ...] = DISCRIMINATOR_UNITS
     quantizers: FirmwareQuantizers = field(default_factory=FirmwareQuantizers)
     loss_weights: LossWeights = field(default_factory=LossWeights)
+    batchnorm_gamma_max: float | None = 0.5
     seed: int = DEFAULT_SEED
 
     def to_dict(self) -> dict:
@@ -76,6 +83,30 @@ class VaeGanConfig:
         for key in ("hidden_units", "decoder_units", "discriminator_units"):
             data[key] = tuple(data[key])
         return cls(**data)
+
+
+class SymmetricCap(tf.keras.constraints.Constraint):
+    """Clip weights to [-limit, limit] after each update (the BatchNorm scale cap)."""
+
+    def __init__(self, limit: float):
+        self.limit = float(limit)
+
+    def __call__(self, w):
+        return tf.clip_by_value(w, -self.limit, self.limit)
+
+    def get_config(self):
+        return {"limit": self.limit}
+
+
+def _batchnorm(config: VaeGanConfig, name: str) -> tf.keras.layers.BatchNormalization:
+    cap = config.batchnorm_gamma_max
+    if cap is None:
+        return tf.keras.layers.BatchNormalization(name=name)
+    if cap <= 0:
+        raise ValueError(f"batchnorm_gamma_max must be > 0 (or None for no cap), got {cap}")
+    return tf.keras.layers.BatchNormalization(
+        gamma_initializer=tf.keras.initializers.Constant(cap), gamma_constraint=SymmetricCap(cap), name=name
+    )
 
 
 class Sampling(tf.keras.layers.Layer):
@@ -107,7 +138,7 @@ def build_encoder(config: VaeGanConfig) -> tf.keras.Model:
     x = x_in
     for i, units in enumerate(config.hidden_units):
         x = QDense(units, kernel_quantizer=q.kernel, bias_quantizer=q.bias, name=f"enc_dense_{i}")(x)
-        x = tf.keras.layers.BatchNormalization(name=f"enc_bn_{i}")(x)
+        x = _batchnorm(config, f"enc_bn_{i}")(x)
         x = QActivation(q.activation, name=f"enc_relu_{i}")(x)
 
     z_mean = QDense(config.latent_dim, kernel_quantizer=q.kernel, bias_quantizer=q.bias, name="z_mean")(x)

@@ -76,6 +76,16 @@ def test_vaegan_has_the_seed_paper_layer_sizes():
     assert isinstance(model.encoder.get_layer("enc_bn_1"), tf.keras.layers.BatchNormalization)
 
 
+def test_batchnorm_scales_stay_within_their_cap_after_training(two_runs):
+    from gelato.model.vaegan import load_vaegan_weights
+
+    first, _, _ = two_runs
+    model, _ = load_vaegan_weights(first / "vaegan_weights.h5")
+    cap = model.config.batchnorm_gamma_max
+    gammas = np.concatenate([model.encoder.get_layer(f"enc_bn_{i}").gamma.numpy() for i in range(2)])
+    assert cap == 0.5 and np.all(np.abs(gammas) <= cap)
+
+
 def test_tiny_training_gives_finite_losses(two_runs):
     _, _, summary = two_runs
     assert len(summary["epochs"]) == TINY.epochs
