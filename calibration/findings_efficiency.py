@@ -55,7 +55,8 @@ def efficiency_vs_jet_pt(columns: Mapping[str, EventColumns], thresholds: Mappin
             curve = efficiency_curve(c.jet_pt[has, 0], passes(c.score[has], threshold), c.weight[has], PT_EDGES)
             fit = fit_turn_on(curve)
             fits[p][str(rate)] = {**fit.as_dict(), "verdict": turn_on_verdict(fit, s.yes_sigma)}
-            overall = float(c.weight[has][passes(c.score[has], threshold)].sum() / c.weight[has].sum())
+            w_has = c.weight[has]
+            overall = float(w_has[passes(c.score[has], threshold)].sum() / w_has.sum()) if w_has.sum() > 0 else 0.0
             dips[p][str(rate)] = dip_entry(curve, bottom_below, overall, s)
         verdicts = [f["verdict"] for f in fits[p].values()]
         shown = str(verdict_rate(thresholds, s.verdict_rate_hz))
@@ -186,6 +187,8 @@ def _leader_verdict(ranking: Mapping[str, list[dict]], leader: str) -> str:
         if mine is None:
             return INCONCLUSIVE
         others = [e for e in entries if e["process"] != leader]
+        if not others or not np.isfinite(mine["value"]):
+            return INCONCLUSIVE  # nothing to compare with, or no jz4 events
         if any(e["lo95"] > mine["hi95"] for e in others):
             return NO
         verdicts.append(YES if all(mine["lo95"] > e["hi95"] for e in others) else INCONCLUSIVE)

@@ -78,7 +78,7 @@ def median_profile(
     medians = [quantile_estimate(score[bins == b], weights[bins == b], 0.5, settings) for b in range(len(edges) - 1)]
     m = np.array([e.value for e in medians])
     down, up = m - np.array([e.lo68 for e in medians]), np.array([e.hi68 for e in medians]) - m
-    z, i, j = largest_fall(m, down, up)
+    z, i, j = largest_fall(m, down, up) if np.isfinite(m).sum() >= 2 else (float("nan"), 0, 0)
     return {"edges": edges.tolist(), "medians": [e.as_dict() for e in medians], "fall_sigma": z,
             "fall_from_bin": i, "fall_to_bin": j}
 

@@ -124,3 +124,15 @@ def findings_markdown(findings: dict, title: str = "# The seed paper's findings 
         if fid in rows:
             out += ["", f"## {heading}", "", render(rows[fid])]
     return "\n".join(out) + "\n"
+
+
+def index_section(findings: dict, link: str = "findings.md") -> str:
+    """A short section for reports/index.md: each finding's verdict, and the link to the full page."""
+    rows = [[r["id"], r["claim"], f"**{r['verdict']}**"] for r in findings["findings"]]
+    n_no = sum(r["verdict"] == NO for r in findings["findings"])
+    return "\n".join([
+        "## The seed paper's findings on these samples", "",
+        f"Statistics, uncertainties, criteria and details: [{link}]({link}) (also under `findings` in summary.json). "
+        f"{n_no} of {len(rows)} findings do not hold here.", "",
+        _table(["#", "paper's finding", "holds?"], rows), "",
+    ])

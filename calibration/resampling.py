@@ -35,6 +35,8 @@ N_RESAMPLES = 200
 SEED = 20260613
 #: Largest sample bootstrapped directly; larger ones use a subsample (see :func:`bootstrap`).
 MAX_BOOTSTRAP_EVENTS = 50_000
+#: Fewer events than this give no interval (-inf, inf): a resampled handful of events says nothing.
+MIN_BOOTSTRAP_EVENTS = 20
 
 
 @dataclass(frozen=True)
@@ -119,12 +121,15 @@ def bootstrap(
     ``numpy.random.default_rng(seed)``) and multiplies their weights by the counts.  Samples
     larger than ``max_events`` are bootstrapped on a fixed random subsample of that size and
     the spread is scaled by sqrt(subsample / sample), the rescaled (m-out-of-n) bootstrap
-    for statistics whose error falls as 1/sqrt(N).  Resamples where the statistic is nan are
+    for statistics whose error falls as 1/sqrt(N).  Below 20 events there is no interval.
+    Resamples where the statistic is nan are
     dropped; with fewer than 10 valid ones the intervals are (-inf, inf), which every
     verdict reads as inconclusive.
     """
     weights = np.asarray(weights, dtype=np.float64)
-    value = float(build(columns)(weights))
+    value = float(build(columns)(weights)) if len(weights) else float("nan")
+    if len(weights) < MIN_BOOTSTRAP_EVENTS:
+        return Estimate(value, -np.inf, np.inf, -np.inf, np.inf)
     rng = np.random.default_rng(seed)
     n, scale = len(weights), 1.0
     if n > max_events:

@@ -339,3 +339,11 @@ def test_no_dip_is_only_claimed_where_a_half_efficiency_dip_would_have_shown():
     assert feff.any_rate([NO, YES]) == YES
     assert feff.any_rate([NO, NO]) == NO
     assert feff.any_rate([NO, INCONCLUSIVE]) == INCONCLUSIVE
+
+
+def test_bootstrap_of_a_handful_of_events_gives_no_interval_and_empty_processes_stay_inconclusive():
+    est = bootstrap(_mean_builder, [np.arange(19.0)], np.ones(19), n_resamples=20)
+    assert est.value == 9.0 and (est.lo95, est.hi95) == (-np.inf, np.inf)
+    empty = event_columns("jz4", np.zeros((0, 44), np.float32), np.zeros(0))
+    result = measure_findings({"jz4": empty}, {500: 1.0}, FAST)
+    assert {r["verdict"] for r in result["findings"]} == {INCONCLUSIVE}
