@@ -347,3 +347,24 @@ def test_bootstrap_of_a_handful_of_events_gives_no_interval_and_empty_processes_
     empty = event_columns("jz4", np.zeros((0, 44), np.float32), np.zeros(0))
     result = measure_findings({"jz4": empty}, {500: 1.0}, FAST)
     assert {r["verdict"] for r in result["findings"]} == {INCONCLUSIVE}
+
+
+def test_a_hump_in_the_jz4_score_profile_is_non_monotonic_and_a_rising_one_is_not():
+    rng = np.random.default_rng(15)
+    pt = rng.uniform(400.0, 800.0, 4000)
+    jet_pt = np.stack([pt, 0.5 * pt], axis=1)
+    noise = rng.normal(0.0, 1.0, len(pt))
+    rising = _columns("jz4", np.full(len(pt), 6), pt / 10.0 + noise, jet_pt=jet_pt)
+    hump = _columns("jz4", np.full(len(pt), 6), 100.0 - ((pt - 600.0) / 20.0) ** 2 + noise, jet_pt=jet_pt)
+    assert fkin.score_vs_jet_pt({"jz4": rising}, FAST)[2]["verdict"] == NO
+    row = fkin.score_vs_jet_pt({"jz4": hump}, FAST)[2]
+    assert row["id"] == "1c" and row["verdict"] == YES
+
+
+def test_passing_events_at_low_mjj_make_the_median_difference_negative():
+    mjj = np.concatenate([np.full(500, 100.0), np.full(500, 900.0)])
+    score = np.concatenate([np.full(500, 10.0), np.full(500, 1.0)])  # the low-mjj half passes
+    cols = {"jz2": _columns("jz2", np.full(1000, 4), score, mjj=mjj)}
+    row = fkin.score_vs_mjj(cols, {1000: 5.0}, FAST)[1]
+    assert row["per_process"]["jz2"]["value"] == -800.0 and row["verdict"] == YES
+    assert row["details"]["mjj_quartiles"]["jz2"]["1000"]["pass"]["median"] == 100.0
