@@ -146,7 +146,7 @@ def plot_losses(history: Sequence[dict], path: str | os.PathLike[str]) -> Path:
     for ax in axes:
         ax.set_xlabel("Epoch")
         ax.set_ylabel("Loss")
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, loc="center right")
     mplhep.atlas.label(text="Internal", ax=axes[0], data=False, rlabel="zero-bias training", fontsize=9)
     fig.tight_layout()
     with atomic_output(path) as tmp:
