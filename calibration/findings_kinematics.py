@@ -63,7 +63,7 @@ def largest_fall(values: np.ndarray, down: np.ndarray, up: np.ndarray) -> tuple[
         return 0.0, 0, 0
     fall = values[:, None] - values[None, :]
     sigma = np.hypot(down[:, None], up[None, :])
-    z = np.divide(fall, sigma, out=np.zeros_like(fall), where=sigma > 0)
+    z = np.nan_to_num(np.divide(fall, sigma, out=np.zeros_like(fall), where=sigma > 0), nan=0.0)
     z[np.tril_indices(n)] = 0.0  # only i < j
     i, j = np.unravel_index(int(np.argmax(z)), z.shape)
     return float(max(z[i, j], 0.0)), int(i), int(j)
