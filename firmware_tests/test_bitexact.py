@@ -98,7 +98,7 @@ def test_batch_driver_equals_hls4ml_predict(firmware):
     assert emulator.emulated_scores(events[:0]).shape == (0,)
 
 
-def test_cli_convert_reuses_and_csim_reports_zero_mismatches(firmware, tmp_path, capsys):
+def test_cli_convert_reuses_and_csim_reports_zero_mismatches(firmware, tmp_path, capsys, monkeypatch):
     from gelato.cli import main
 
     emulator, work = firmware
@@ -106,7 +106,8 @@ def test_cli_convert_reuses_and_csim_reports_zero_mismatches(firmware, tmp_path,
     samples = tmp_path / "samples"
     write_events(samples / "a.h5", events[:50])
     write_events(samples / "b.h5", events[50:])
-    common = ["--model", str(work / "firmware_model.h5"), "--out", str(work / "build")]
+    monkeypatch.chdir(work)  # relative paths, as the Makefile passes them
+    common = ["--model", "firmware_model.h5", "--out", "build"]
 
     assert main(["convert", *common]) == 0
     assert capsys.readouterr().out.startswith("reused ")

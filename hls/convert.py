@@ -246,7 +246,7 @@ def convert_firmware(model_path: Path, config_path: Path, out_root: Path) -> Con
     plan = precision_plan(config, keras_model, str(config_path))
     register_bitshift_extension()
 
-    project_dir = Path(out_root) / config["project_name"]
+    project_dir = Path(out_root).resolve() / config["project_name"]
     with build_lock(project_dir):
         hls_model = hls4ml.converters.convert_from_keras_model(
             keras_model, hls_config=hls4ml_settings(config, plan), output_dir=str(project_dir),

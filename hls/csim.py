@@ -127,7 +127,7 @@ def run_testbench(project_dir: Path, n_events: int) -> np.ndarray:
     """Run the built testbench on tb_data/ and return its scores (float64, exact decimal)."""
     results = project_dir / TB_RESULTS
     results.unlink(missing_ok=True)
-    _run_tool([str(project_dir / TESTBENCH_BINARY)], project_dir, "C-simulation testbench")
+    _run_tool([str((project_dir / TESTBENCH_BINARY).resolve())], project_dir, "C-simulation testbench")
 
     lines = [line.split() for line in results.read_text().splitlines() if line.strip()]
     if len(lines) != n_events or any(len(fields) != 1 for fields in lines):
