@@ -87,6 +87,7 @@ def _progress_factory():
 
 def run_calibrate(args: argparse.Namespace) -> int:
     """`gelato calibrate`: see the module docstring and docs/calibration.md."""
+    from gelato.calibration.findings import findings_for_result
     from gelato.calibration.pipeline import run_calibration
     from gelato.calibration.report import write_report
 
@@ -114,7 +115,10 @@ def run_calibrate(args: argparse.Namespace) -> int:
     result.inputs = {"model": str(args.model), "hls_config": str(args.config), "samples": str(args.samples)}
     result.timings_s.update({"emulator_build": t_build, "csim": t_csim})
     t0 = time.perf_counter()
-    write_report(result, args.reports)
+    findings = findings_for_result(result)
+    result.timings_s["findings"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    write_report(result, args.reports, findings)
     result.timings_s["report"] = time.perf_counter() - t0
     result.timings_s["total"] = time.perf_counter() - t_start
     with atomic_output(args.reports / "calibration" / "timings.json") as tmp:

@@ -8,6 +8,7 @@ itself, and the index links them):
     reports/calibration/tables/*.csv     the same tables as CSV
     reports/calibration/efficiency_curves.json   efficiency versus every feature
     reports/calibration/plots/*.png
+    reports/findings.md, findings.json   the seed paper's findings (when measured, see findings.py)
 
 Everything is first written to a staging folder inside ``reports/`` and moved into place
 at the end (the plots folder as a whole, then the JSON, then the index), so an
@@ -27,12 +28,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from gelato.calibration import plots, tables
+from gelato.calibration.findings_report import findings_markdown, index_section
 from gelato.calibration.pipeline import KINDS, CalibrationResult, saturation_table
 from gelato.calibration.rates import PASS_RULE
 
 log = logging.getLogger(__name__)
 
 SUBDIR = "calibration"
+PLOTS_HEADING = "## Plots"
 
 #: Keys of the C-simulation result that measure run time; kept in csim.json, left out of
 #: summary.json so that a rerun gives an identical summary.
@@ -210,7 +213,7 @@ def _index(result: CalibrationResult, summary: dict, sections: dict[str, str], f
         "",
         sections["samples"],
         "",
-        "## Plots",
+        PLOTS_HEADING,
         "",
     ]
     titles = {"scores": "Score distributions", "score_vs": "Score versus feature", "efficiency": "Efficiency curves (emulated)"}
@@ -236,13 +239,21 @@ def _bit_exact_text(be: dict) -> str:
             "exactly; the float model differs by quantization. Details: [csim.md](csim.md), [csim.json](csim.json)")
 
 
-def write_report(result: CalibrationResult, reports_dir: Path) -> dict:
-    """Write the whole report atomically (see module docstring); returns the summary."""
+def write_report(result: CalibrationResult, reports_dir: Path, findings: dict | None = None) -> dict:
+    """Write the whole report atomically (see module docstring); returns the summary.
+
+    ``findings`` (from :func:`gelato.calibration.findings.findings_for_result`) adds
+    ``findings.md``/``findings.json``, a section of the index and ``summary["findings"]``.
+    """
     reports_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".calibration-staging-", dir=reports_dir))
     try:
         sub = staging / SUBDIR
         summary = build_summary(result)
+        if findings is not None:
+            summary["findings"] = findings
+            (staging / "findings.json").write_text(json.dumps(findings, indent=1) + "\n")
+            (staging / "findings.md").write_text(findings_markdown(findings))
         sections, files = _tables(result, summary, sub / "tables")
         figures = make_plots(result, sub / "plots")
         curves = efficiency_curves(result)
@@ -250,6 +261,8 @@ def write_report(result: CalibrationResult, reports_dir: Path) -> dict:
         (sub / "timings.json").write_text(json.dumps(result.timings_s, indent=2))
         (staging / "summary.json").write_text(json.dumps(summary, indent=2, default=_json_default) + "\n")
         index = _index(result, summary, sections, files, figures, staging)
+        if findings is not None:
+            index = index.replace(PLOTS_HEADING, index_section(findings) + "\n" + PLOTS_HEADING, 1)
         (staging / "index.md").write_text(index + "\n")
         _commit(staging, reports_dir)
     finally:
@@ -291,6 +304,9 @@ def _commit(staging: Path, reports_dir: Path) -> None:
         old = Path(tempfile.mkdtemp(prefix=".calibration-old-", dir=reports_dir))
         os.replace(final_sub, old / SUBDIR)
     os.replace(staging / SUBDIR, final_sub)
+    for name in ("findings.json", "findings.md"):
+        if (staging / name).exists():
+            os.replace(staging / name, reports_dir / name)
     os.replace(staging / "summary.json", reports_dir / "summary.json")
     os.replace(staging / "index.md", reports_dir / "index.md")
     if old is not None:
