@@ -88,8 +88,14 @@ def select_events(sample_files: list[Path], n_events: int) -> EventSelection:
         log.warning("only %d events in %d sample files; simulating all of them", sum(shares), len(samples))
 
     blocks = [sample.features[:share] for sample, share in zip(samples, shares)]
-    counts = {Path(sample.path).stem: share for sample, share in zip(samples, shares)}
+    counts = dict(zip(sample_labels([Path(p) for p in sample_files]), shares))
     return EventSelection(np.concatenate(blocks), list(counts), counts)
+
+
+def sample_labels(paths: list[Path]) -> list[str]:
+    """File stems as labels; a stem found in several directories is prefixed with its directory."""
+    stems = [path.stem for path in paths]
+    return [f"{path.parent.name}/{path.stem}" if stems.count(path.stem) > 1 else path.stem for path in paths]
 
 
 def write_testbench_data(project_dir: Path, features: np.ndarray, predictions: np.ndarray) -> None:

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
-from gelato.hls.csim import EventSelection, compare_exact, compare_float, event_shares, write_testbench_data
+from gelato.hls.csim import (
+    EventSelection,
+    compare_exact,
+    compare_float,
+    event_shares,
+    sample_labels,
+    write_testbench_data,
+)
 
 
 def test_event_shares_are_equal_and_short_files_are_made_up_by_the_others():
@@ -13,6 +22,11 @@ def test_event_shares_are_equal_and_short_files_are_made_up_by_the_others():
     assert event_shares([150, 163], 313) == [150, 163]
     assert event_shares([10, 1000, 1000], 100) == [10, 45, 45]
     assert event_shares([5, 5], 100) == [5, 5]
+
+
+def test_sample_labels_stay_unique_across_directories():
+    paths = [Path("preview/jz1.h5"), Path("preview/zerobias.h5"), Path("data/zerobias.h5")]
+    assert sample_labels(paths) == ["jz1", "preview/zerobias", "data/zerobias"]
 
 
 def test_compare_exact_lists_the_first_mismatches_with_their_sample():
