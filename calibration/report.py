@@ -196,7 +196,8 @@ def _index(result: CalibrationResult, summary: dict, sections: dict[str, str], f
         "",
         sections["threshold_shift"],
         "",
-        f"Decisions that differ (emulated score with its threshold vs float score with its own). Table: {link('decision_flips')}",
+        "Events whose decision differs between the emulated score with its threshold and the float score with its "
+        f"own, per rate: flips (passing with emulated only / with float only). Table: {link('decision_flips')}",
         "",
         sections["decision_flips"],
         "",

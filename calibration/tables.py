@@ -75,10 +75,13 @@ def threshold_shift_table(result: CalibrationResult, summary: dict) -> Table:
 
 
 def decision_flips_table(result: CalibrationResult, summary: dict) -> Table:
-    """Per sample and rate, events whose decision differs between emulated and float."""
-    rows = [[p, k, v["n_flips"], v["n_events"], f"{v['fraction']:.3e}", v["emulated_only"], v["float_only"]]
-            for p, by_rate in summary["float_vs_emulated"]["decision_flips"].items() for k, v in by_rate.items()]
-    return ["sample", "rate [Hz]", "flipped decisions", "events", "fraction", "pass emulated only", "pass float only"], rows
+    """Per sample (rows) and rate (columns): flipped decisions, as 'n (emulated only / float only)'."""
+    flips, rows = summary["float_vs_emulated"]["decision_flips"], []
+    rates = [str(r) for r in result.settings.rates_hz]
+    for process, by_rate in flips.items():
+        cells = [f"{v['n_flips']} ({v['emulated_only']} / {v['float_only']})" for v in (by_rate[r] for r in rates)]
+        rows.append([process, next(iter(by_rate.values()))["n_events"], *cells])
+    return ["sample", "events", *(f"{r} Hz" for r in rates)], rows
 
 
 def saturation_table(result: CalibrationResult, summary: dict) -> Table:
