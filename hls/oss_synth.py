@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import subprocess
 import time
 from dataclasses import dataclass
@@ -168,14 +169,22 @@ def run_oss_synthesis(model_path: Path, config_path: Path, build_dir: Path, feat
 
 def synthesise(project, part: str, use_dsp: bool, work_dir: Path, timings: dict) -> dict:
     """Yosys synth_xilinx of the project; the resource part of the summary."""
-    from gelato.hls.yosys_synth import run_yosys
+    from gelato.hls.yosys_synth import longest_path_carry_cells, parse_longest_path, run_yosys
 
     start = time.monotonic()
-    stats, longest_path = run_yosys(project.sources, project.top, work_dir, use_dsp=use_dsp)
+    stats, log_text = run_yosys(project.sources, project.top, work_dir, use_dsp=use_dsp)
     timings["yosys_s"] = round(time.monotonic() - start, 1)
     return {"resources": resource_usage(stats["resources"], part), "cells_by_type": stats["cells_by_type"],
             "yosys_estimated_logic_cells": stats["estimated_logic_cells"], "yosys_version": stats["yosys_version"],
-            "longest_register_path_cells": longest_path, "dsp_inference": use_dsp}
+            "longest_register_path_cells": parse_longest_path(log_text),
+            "longest_register_path_carry_cells": longest_path_carry_cells(log_text), "dsp_inference": use_dsp,
+            "yosys_run_s": yosys_run_seconds(log_text)}
+
+
+def yosys_run_seconds(log_text: str) -> float | None:
+    """Run time Yosys reports at the end of its log (also for a reused run), in s."""
+    found = re.findall(r"End of script\. .*?time: ([0-9.]+)s", log_text)
+    return float(found[-1]) if found else None
 
 
 def write_oss_report(summary: dict, reports_dir: Path) -> None:
@@ -211,12 +220,14 @@ def oss_markdown(s: dict) -> str:
     if s.get("resources"):
         lines += ["## Resources (Yosys synth_xilinx -family xcup)", "",
                   "| resource | used | available | % |", "|---|---:|---:|---:|"]
-        lines += [f"| {k} | {v['used']} | {v['available']} | {v['percent']} |" for k, v in s["resources"].items()
-                  if v["used"] or k in ("LUT", "FF", "CARRY", "DSP")]
+        lines += [f"| {k} | {v['used']} | {v['available'] or '-'} | {v['percent'] if v['percent'] is not None else '-'} |"
+                  for k, v in s["resources"].items() if v["used"] or k in ("LUT", "FF", "CARRY", "DSP")]
         lines += ["", "CARRY counts CARRY8 sites (Yosys maps CARRY4 cells, two per CARRY8). "
                   f"Yosys' own packed estimate: {s['yosys_estimated_logic_cells']} logic cells; "
-                  f"longest register-to-register path: {s['longest_register_path_cells']} cells. "
-                  f"Multipliers {'may' if s['dsp_inference'] else 'may not'} use DSPs (`-nodsp` when not).", ""]
+                  f"longest register-to-register path: {s['longest_register_path_cells']} cells, "
+                  f"{s.get('longest_register_path_carry_cells')} of them carry-chain segments (CARRY4). "
+                  + ("The three squares may use DSP48E2 (`--dsp`)." if s["dsp_inference"]
+                     else "The three squares are built from LUTs (`-nodsp`)."), ""]
     goal = s["goal"]
     lines += ["## Goal", "", "| goal | met |", "|---|---|",
               f"| <= {s['latency_budget_bx']} BX at II = 1 | {_yes(goal['latency'])} |",
@@ -227,5 +238,5 @@ def oss_markdown(s: dict) -> str:
     lines += [f"| {o['adders_per_clock']} | {o['encoder_stages']} | {o['latency_cycles']} | {o['latency_ns']} |"
               for o in s["pipeline_options"]]
     timings = ", ".join(f"{k} {v}" for k, v in s["timings"].items())
-    lines += ["", f"Timings: {timings}.", ""]
+    lines += ["", f"Timings (s; 0 means a reused result): {timings}. Yosys run time: {s.get('yosys_run_s')} s.", ""]
     return "\n".join(lines)

@@ -170,6 +170,7 @@ def load_or_trace(model_path: Path, config_path: Path, cache_dir: Path) -> Trace
     if comb_path.exists() and meta_path.exists() and json.loads(meta_path.read_text()).get("digest") == digest:
         traced = trace_encoder_types_only(model, config)
         traced.comb = CombLogic.load(comb_path)
+        traced.seconds = float(json.loads(meta_path.read_text()).get("seconds", 0.0))
         log.info("reused da4ml trace %s", comb_path)
         return traced
 

@@ -14,6 +14,7 @@ with the C-simulation / emulation is left to the caller (:func:`compare_scores`)
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import shutil
 import subprocess
@@ -134,13 +135,20 @@ def build_simulator(project: RtlProject, jobs: int = 1) -> Path:
     """Verilate the top module with the testbench and compile it; returns the executable."""
     testbench = write_testbench(project)
     obj_dir = project.directory / "sim" / "obj_dir"
+    executable, digest_path = obj_dir / SIMULATOR_NAME, obj_dir / "inputs.sha256"
+    digest = hashlib.sha256(b"".join(path.read_bytes() for path in [testbench, *project.sources])).hexdigest()
+    if executable.exists() and digest_path.exists() and digest_path.read_text() == digest:
+        log.info("reused the Verilator build %s (same testbench and sources)", executable)
+        return executable
+
     command = find_verilator() + [
         "--cc", "--exe", "--build", "-j", str(jobs), "-Wno-fatal", "-Wno-lint", "-Wno-style",
         "--top-module", project.top, "--Mdir", str(obj_dir), "-o", SIMULATOR_NAME,
         "-CFLAGS", "-O1", str(testbench), *map(str, project.sources),
     ]
     _run(command, project.directory, "Verilator build")
-    return obj_dir / SIMULATOR_NAME
+    digest_path.write_text(digest)
+    return executable
 
 
 def raw_input_codes(features: np.ndarray, raw_input: FixedType) -> np.ndarray:

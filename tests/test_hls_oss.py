@@ -17,7 +17,9 @@ from gelato.hls.fixedpoint import FixedType
 from gelato.hls.oss_synth import goal_verdict, latency_summary, oss_markdown, resource_usage
 from gelato.hls.rtl_top import mu_word_layout, score_stage_verilog
 from gelato.hls.verilator_sim import compare_scores
-from gelato.hls.yosys_synth import YosysError, parse_longest_path, parse_yosys_stat, synthesis_script
+from gelato.hls.yosys_synth import (
+    YosysError, longest_path_carry_cells, parse_longest_path, parse_yosys_stat, synthesis_script,
+)  # fmt: skip
 
 FIXTURES = Path(__file__).parent / "fixtures" / "oss"
 CONFIG = Path(__file__).parents[1] / "hls" / "configs" / "default.yaml"
@@ -141,8 +143,9 @@ def test_yosys_stat_with_foreign_cells_is_refused(tmp_path):
 
 
 def test_longest_path_is_read_from_the_yosys_log():
-    assert parse_longest_path((FIXTURES / "yosys_ltp_small.log").read_text()) == 7
-    assert parse_longest_path("no ltp here") is None
+    log_text = (FIXTURES / "yosys_ltp_small.log").read_text()
+    assert parse_longest_path(log_text) == 7 and longest_path_carry_cells(log_text) == 3
+    assert parse_longest_path("no ltp here") is None and longest_path_carry_cells("no ltp here") is None
 
 
 def test_synthesis_script_targets_ultrascale_plus_without_dsp_by_default():
@@ -210,3 +213,37 @@ def test_verilator_streams_a_small_model_bit_exact_with_the_emulation(tmp_path):
     features[:100] = np.round(features[:100] * 4) / 4  # pT-like grid values: many rounding ties after the shift
     comparison, _ = simulate_against_emulation(project, emulator, features, jobs=1)
     assert comparison["events"] == 2000 and comparison["mismatches"] == 0, comparison["first_mismatches"]
+
+
+def _synth_args(tmp_path: Path, *extra: str) -> list[str]:
+    return ["--model", str(tmp_path / "absent.h5"), "--out", str(tmp_path / "build"),
+            "--reports", str(tmp_path / "reports"), *extra]
+
+
+def test_synth_without_vendor_tools_falls_back_to_the_open_source_path_and_says_so(tmp_path, monkeypatch, capsys):
+    from gelato.cli import main
+
+    monkeypatch.setenv("PATH", str(tmp_path))  # neither vendor tools nor Verilator here
+    code = main(["synth", *_synth_args(tmp_path)])
+    err = capsys.readouterr().err
+    assert "no vendor HLS tool on PATH (looked for vitis-run, vitis_hls, vivado_hls)" in err
+    assert "running the open-source path" in err and "Verilator not found" in err
+    assert code == 3 and not (tmp_path / "reports").exists()
+
+
+def test_synth_path_vendor_does_not_fall_back(tmp_path, monkeypatch, capsys):
+    from gelato.cli import main
+
+    monkeypatch.setenv("PATH", str(tmp_path))
+    code = main(["synth", "--path", "vendor", *_synth_args(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 3 and "open-source" not in err and "nothing was synthesised" in err
+
+
+def test_synth_oss_without_verilator_names_the_install_step(tmp_path, monkeypatch, capsys):
+    from gelato.cli import main
+
+    monkeypatch.setenv("PATH", str(tmp_path))
+    code = main(["synth-oss", *_synth_args(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 3 and "apt-get install verilator" in err and "make oss-tools" in err
