@@ -41,7 +41,8 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("synth-oss", help="open-source RTL (da4ml) + Verilator on real events + Yosys estimate")
     p.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="hls YAML config (default: %(default)s)")
     p.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="firmware Keras model (default: %(default)s)")
-    p.add_argument("--out", type=Path, default=DEFAULT_BUILD, help="build root; RTL in <out>/oss (default: %(default)s)")
+    p.add_argument("--out", type=Path, default=DEFAULT_BUILD,
+                   help="build root; RTL in <out>/oss (default: %(default)s)")
     p.add_argument("--reports", type=Path, default=DEFAULT_REPORTS, help="where synth.md/synth.json go")
     add_oss_options(p)
     p.set_defaults(func=oss_synth_command)
@@ -64,7 +65,8 @@ def oss_synth_command(args: argparse.Namespace) -> int:
     from gelato.hls.yosys_synth import YosysError, find_yosys
 
     if args.events < 1 or args.adders_per_clock < 1:
-        raise ValueError(f"--events and --adders-per-clock must be positive, got {args.events}, {args.adders_per_clock}")
+        raise ValueError(f"--events and --adders-per-clock must be positive, "
+                         f"got {args.events} and {args.adders_per_clock}")
     try:
         find_verilator()
         if not args.no_yosys:

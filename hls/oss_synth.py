@@ -212,7 +212,8 @@ def oss_markdown(s: dict) -> str:
         "",
         f"- Latency: {s['latency_cycles']} clocks = {s['latency_ns']} ns = {s['latency_bx']} BX "
         f"({s['encoder_stages']} da4ml encoder stages + {s['score_stages']} score stages), budget "
-        f"{s['latency_budget_bx']} BX ({s['latency_budget_ns']} ns): {'fits' if s['fits_latency_budget'] else '**exceeds**'}.",
+        f"{s['latency_budget_bx']} BX ({s['latency_budget_ns']} ns): "
+        f"{'fits' if s['fits_latency_budget'] else '**exceeds**'}.",
         f"- Initiation interval: 1 clock ({s['initiation_interval_ns']} ns): a new event every clock.",
         f"- RTL (Verilator) vs emulation: {rtl['events']} real events, **{rtl['mismatches']} mismatches**.",
         "",
@@ -220,8 +221,10 @@ def oss_markdown(s: dict) -> str:
     if s.get("resources"):
         lines += ["## Resources (Yosys synth_xilinx -family xcup)", "",
                   "| resource | used | available | % |", "|---|---:|---:|---:|"]
-        lines += [f"| {k} | {v['used']} | {v['available'] or '-'} | {v['percent'] if v['percent'] is not None else '-'} |"
-                  for k, v in s["resources"].items() if v["used"] or k in ("LUT", "FF", "CARRY", "DSP")]
+        for key, v in s["resources"].items():
+            if v["used"] or key in ("LUT", "FF", "CARRY", "DSP"):
+                percent = "-" if v["percent"] is None else v["percent"]
+                lines.append(f"| {key} | {v['used']} | {v['available'] or '-'} | {percent} |")
         lines += ["", "CARRY counts CARRY8 sites (Yosys maps CARRY4 cells, two per CARRY8). "
                   f"Yosys' own packed estimate: {s['yosys_estimated_logic_cells']} logic cells; "
                   f"longest register-to-register path: {s['longest_register_path_cells']} cells, "

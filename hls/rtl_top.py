@@ -91,7 +91,8 @@ def score_stage_verilog(top: str, encoder: str, n_inputs: int, word_bits: int, n
         f"    wire [{score_bits - 1}:0] score_next = square_sum << {shift};  // value bounded by the score type",
         "",
         "    always @(posedge clk) begin",
-        *[f"        square_{j} <= mu_{j} * mu_{j};  // signed operands widened to the product width" for j in range(n_latent)],
+        *[f"        square_{j} <= mu_{j} * mu_{j};  // signed operands widened to the product width"
+          for j in range(n_latent)],
         "        score <= score_next;",
         "    end",
         "endmodule",
