@@ -27,7 +27,7 @@ def add_oss_options(parser: argparse.ArgumentParser) -> None:
     """Options of the open-source path (shared by ``synth-oss`` and ``synth``'s fallback)."""
     parser.add_argument("--samples", type=Path, nargs="+", default=None,
                         help="real events for the RTL simulation (default: data/samples when its MANIFEST.json "
-                             f"exists, else {PREVIEW_SAMPLES})")
+                             f"exists, else {PREVIEW_SAMPLES} plus the files data/samples already has)")
     parser.add_argument("--events", type=int, default=10000, help="events to simulate (default: %(default)s)")
     parser.add_argument("--adders-per-clock", type=int, default=DEFAULT_ADDERS_PER_CLOCK,
                         help="adder levels per pipeline stage (default: %(default)s at the configured clock)")
@@ -49,13 +49,21 @@ def register(subparsers) -> None:
 
 
 def default_samples(requested: list[Path] | None) -> list[Path]:
-    """The sample files: as requested, else data/samples once generated, else the preview."""
+    """The sample files: as requested, else data/samples once generated, else the preview.
+
+    While ``make data`` is still running (no MANIFEST.json yet), the files it has already
+    finished in data/samples are added to the preview: each is written atomically, so a
+    file that exists is complete.
+    """
     if requested:
         return sample_files(requested)
     if (DEFAULT_SAMPLES / "MANIFEST.json").exists() or not PREVIEW_SAMPLES.is_dir():
         return sample_files([DEFAULT_SAMPLES])
-    print(f"gelato synth-oss: {DEFAULT_SAMPLES} has no MANIFEST.json yet; using {PREVIEW_SAMPLES}", file=sys.stderr)
-    return sample_files([PREVIEW_SAMPLES])
+    finished = sorted(p for p in DEFAULT_SAMPLES.glob("*.h5") if not p.name.startswith("."))
+    names = ", ".join(p.name for p in finished) or "none"
+    print(f"gelato synth-oss: {DEFAULT_SAMPLES} has no MANIFEST.json yet; using {PREVIEW_SAMPLES} "
+          f"and the finished files there ({names})", file=sys.stderr)
+    return sample_files([PREVIEW_SAMPLES]) + finished
 
 
 def oss_synth_command(args: argparse.Namespace) -> int:
