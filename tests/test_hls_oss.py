@@ -211,6 +211,7 @@ def test_verilator_streams_a_small_model_bit_exact_with_the_emulation(tmp_path):
     emulator = FirmwareEmulator(tmp_path / "small.h5", CONFIG, tmp_path / "hls")
     features = rng.normal(0, 60, (2000, 44)).astype(np.float32)
     features[:100] = np.round(features[:100] * 4) / 4  # pT-like grid values: many rounding ties after the shift
+    features[100:200] = rng.choice([-1e4, -4096.0, -512.0, 0.0, 511.99, 4095.9995, 1e4], size=(100, 44))  # saturation
     comparison, _ = simulate_against_emulation(project, emulator, features, jobs=1)
     assert comparison["events"] == 2000 and comparison["mismatches"] == 0, comparison["first_mismatches"]
 
