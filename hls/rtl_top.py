@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from gelato.hls.rtl import TracedEncoder
@@ -47,7 +47,6 @@ class RtlProject:
     mu_word_bits: int
     mu_fraction: int
     encoder_cost_adder_bits: float
-    notes: list[str] = field(default_factory=list)
 
 
 def mu_word_layout(out_kifs) -> tuple[int, int]:
