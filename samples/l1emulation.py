@@ -115,10 +115,12 @@ def quantize_phi(phi: np.ndarray, settings: L1Settings) -> np.ndarray:
 
 
 def eta_centres(settings: L1Settings) -> np.ndarray:
+    """Pseudorapidity of the centre of each tower row."""
     return -settings.tower_eta_max + (np.arange(settings.n_eta) + 0.5) * settings.tower_eta_size
 
 
 def phi_centres(settings: L1Settings) -> np.ndarray:
+    """Azimuth [rad] of the centre of each tower column."""
     return -np.pi + (np.arange(settings.tower_phi_bins) + 0.5) * settings.phi_size
 
 
