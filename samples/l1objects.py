@@ -122,6 +122,9 @@ def _box_sum(grid: np.ndarray, half: int) -> np.ndarray:
 def find_taus(grid: np.ndarray, rho: np.ndarray, settings: L1Settings, rows: np.ndarray) -> None:
     """Isolated narrow clusters (3x3-tower core, 7x7 window) into the tau columns."""
     core = _box_sum(grid, 1) - 9 * rho[:, :, None]
+    # Equals (7x7 sum - 3x3 sum) - 49 rho: the 40-tower ring is corrected for 49 towers of
+    # pileup, 9 rho more than its area (loosens the isolation slightly). Kept as written
+    # because the committed samples were made with it; see docs/samples.md.
     ring = _box_sum(grid, 3) - 49 * rho[:, :, None] - core - 9 * rho[:, :, None]
     window_max = ndimage.maximum_filter(grid, size=(1, 3, 3), mode=("constant", "constant", "wrap"))
     local_max = (grid >= window_max) & (grid >= settings.tau_seed_min_gev)

@@ -165,3 +165,15 @@ def test_wrong_grid_shape_is_refused_with_the_expected_shape():
     no_muons = truth_muons(ParticleBatch.from_events([particle(1, 0, 0)]))
     with pytest.raises(ValueError, match=r"\(events, 98, 64\)"):
         l1_features(np.zeros((1, 10, 10)), no_muons, np.random.default_rng(), SETTINGS)
+
+
+def test_narrow_cluster_is_a_tau_and_a_wide_one_fails_isolation():
+    narrow = particle(50.0, 1.05, 0.5)
+    offsets = [(de, dp) for de in (-0.2, -0.1, 0.0, 0.1, 0.2) for dp in (-0.2, -0.1, 0.0, 0.1, 0.2)]
+    wide = merge(*[particle(4.0, -1.0 + de, -2.0 + dp) for de, dp in offsets])  # 100 GeV over 5x5 towers
+    rows = emulate([narrow, wide])
+
+    assert taus(rows)[0, 0, 0] == pytest.approx(50.0, abs=3 * 0.6 * np.sqrt(50.0))
+    assert taus(rows)[0, 0, 1] == pytest.approx(1.05, abs=0.0125)
+    assert np.all(taus(rows)[1] == 0)
+    assert jets(rows)[1, 0, 0] == pytest.approx(100.0, abs=15.0)
