@@ -59,6 +59,8 @@ class ChunkTask:
 
 @dataclass
 class ChunkResult:
+    """Feature rows of one chunk, with its generated-event count and cross section [pb]."""
+
     task: ChunkTask
     features: np.ndarray
     n_generated: int
