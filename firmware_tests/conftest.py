@@ -62,7 +62,7 @@ def edge_events(n_random: int = 300, seed: int = 5) -> np.ndarray:
         np.full(N_FEATURES, 1e6), np.full(N_FEATURES, -1e6),
         np.full(N_FEATURES, 2.5 * lsb), np.full(N_FEATURES, -1.5 * lsb), np.full(N_FEATURES, 1e-30),
         np.tile([-40.0, 6.0, 7.0], 15)[:N_FEATURES], np.tile([80.0, -9.5, -12.6], 15)[:N_FEATURES],
-        np.tile([200.0, 3.0, np.pi], 15)[:N_FEATURES],  # muon3 pT 200 GeV -> 800 saturates at 512
+        np.tile([300.0, 3.0, np.pi], 15)[:N_FEATURES],  # muon3 pT 300 GeV -> 1200 saturates at 1024
     ]
     realistic = np.zeros((n_random, N_FEATURES))
     for offset, count, scale in ((0, 6, 60.0), (18, 4, 25.0), (30, 4, 15.0)):

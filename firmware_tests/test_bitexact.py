@@ -65,9 +65,9 @@ def test_input_saturation_counts_raw_and_scaled_words(firmware):
     counts = dict(zip(FEATURE_NAMES, emulator.input_saturation(events).tolist()))
     # 4096, -4097 beyond +-4096 - lsb: events 3 (4096), 5 (1e6), 6 (-1e6) saturate every feature; -4096 fits
     # (event 2, 4095.9995, rounds to 4096 - 2**-11 and fits). Scaled words: -4096 / 2**s fits, 4096 * 4 for
-    # muon3_pt (shift -2) saturates, and muon3_pt = 200 GeV x 4 = 800 > 512 saturates in event 12.
+    # muon3_pt (shift -2) saturates, and muon3_pt = 300 GeV x 4 = 1200 > 1024 saturates in event 12.
     assert counts["jFexSR_jet0_pt"] == 3
-    assert counts["muon3_pt"] == 3 + 2 + 1  # + events 2 and 4 (|4096 x 4| > 512) + event 12
+    assert counts["muon3_pt"] == 3 + 2 + 1  # + events 2 and 4 (|4096 x 4| > 1024) + event 12
     assert counts["muon3_eta"] == 3 + 2  # shift -1: 4096 x 2 saturates too
     assert emulator.input_saturation(edge_events()[13:]).sum() == 0
 

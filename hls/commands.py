@@ -2,7 +2,12 @@
 
 Exit codes: 0 success; 1 the C-simulation differs from the emulation on some event;
 2 a user error (bad config, missing file; printed by the CLI); 3 ``synth`` found no
-vendor HLS tool, so nothing was synthesised; 4 the vendor tool ran and failed.
+vendor HLS tool (and, with ``--path auto``, no open-source tools either), so nothing was
+synthesised; 4 the vendor tool ran and failed.
+
+``gelato synth --path auto`` (the default) runs the vendor flow when a vendor HLS tool is
+on PATH and otherwise says so and runs the open-source path of
+:mod:`gelato.hls.oss_commands` (``gelato synth-oss``); ``--path vendor`` never falls back.
 """
 
 from __future__ import annotations
@@ -44,10 +49,17 @@ def register(subparsers) -> None:
     p.add_argument("--reports", type=Path, default=DEFAULT_REPORTS, help="where csim.md/csim.json go")
     p.set_defaults(func=csim_command)
 
-    p = subparsers.add_parser("synth", help="vendor HLS synthesis (needs vitis-run, vitis_hls or vivado_hls)")
+    from gelato.hls.oss_commands import add_oss_options  # imports this module: import late
+
+    p = subparsers.add_parser("synth", help="vendor HLS synthesis (vitis-run, vitis_hls or vivado_hls), "
+                                            "else the open-source path")
     _common(p)
     p.add_argument("--reports", type=Path, default=DEFAULT_REPORTS, help="where synth.md/synth.json go")
     p.add_argument("--vivado-synth", action="store_true", help="also run Vivado logic synthesis after HLS")
+    p.add_argument("--path", choices=("auto", "vendor", "oss"), default="auto",
+                   help="auto: vendor tools if installed, else the open-source path (default); "
+                        "vendor: never fall back; oss: the open-source path only")
+    add_oss_options(p)
     p.set_defaults(func=synth_command)
 
 
@@ -103,12 +115,20 @@ def synth_command(args: argparse.Namespace) -> int:
         synth_report_paths, tools_looked_for, find_hls_tools, write_synth_report,
     )  # fmt: skip
 
+    from gelato.hls.oss_commands import oss_synth_command
+
+    if args.path == "oss":
+        return oss_synth_command(args)
     config = load_hls_config(args.config)
     if not find_hls_tools(config["backend"]):
         looked_for = ", ".join(tools_looked_for(config["backend"]))
-        print(f"gelato synth: no HLS tool for the {config['backend']} backend on PATH (looked for {looked_for}); "
-              "nothing was synthesised. C-simulation (`make csim`) needs only g++.", file=sys.stderr)
-        return EXIT_NO_TOOL
+        backend = config["backend"]
+        message = f"gelato synth: no vendor HLS tool on PATH (looked for {looked_for}) for the {backend} backend"
+        if args.path == "vendor":
+            print(f"{message}; nothing was synthesised. C-simulation (`make csim`) needs only g++.", file=sys.stderr)
+            return EXIT_NO_TOOL
+        print(f"{message}; running the open-source path (gelato synth-oss) instead", file=sys.stderr)
+        return oss_synth_command(args)
 
     from gelato.hls.convert import convert_firmware
 

@@ -70,7 +70,7 @@ def test_synth_without_vendor_tools_exits_3_and_names_them(tmp_path, monkeypatch
     from gelato.cli import main
 
     monkeypatch.setenv("PATH", str(tmp_path))  # no vitis-run, vitis_hls or vivado_hls here
-    code = main(["synth", "--model", str(tmp_path / "absent.h5"), "--out", str(tmp_path / "build"),
+    code = main(["synth", "--path", "vendor", "--model", str(tmp_path / "absent.h5"), "--out", str(tmp_path / "build"),
                  "--reports", str(tmp_path / "reports")])
     err = capsys.readouterr().err
     assert code == 3
