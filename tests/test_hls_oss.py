@@ -248,19 +248,3 @@ def test_synth_oss_without_verilator_names_the_install_step(tmp_path, monkeypatc
     code = main(["synth-oss", *_synth_args(tmp_path)])
     err = capsys.readouterr().err
     assert code == 3 and "apt-get install verilator" in err and "make oss-tools" in err
-
-
-def test_default_samples_add_finished_data_files_to_the_preview_until_the_manifest_exists(tmp_path, monkeypatch):
-    from gelato.hls import oss_commands
-
-    data, preview = tmp_path / "data", tmp_path / "preview"
-    data.mkdir(), preview.mkdir()
-    for path in (data / "zerobias.h5", data / ".jz1.h5.abc.part", preview / "jz1.h5", preview / "zerobias.h5"):
-        path.write_bytes(b"")
-    monkeypatch.setattr(oss_commands, "DEFAULT_SAMPLES", data)
-    monkeypatch.setattr(oss_commands, "PREVIEW_SAMPLES", preview)
-
-    assert oss_commands.default_samples(None) == [preview / "jz1.h5", preview / "zerobias.h5", data / "zerobias.h5"]
-    (data / "MANIFEST.json").write_text("{}")
-    assert oss_commands.default_samples(None) == [data / "zerobias.h5"]
-    assert oss_commands.default_samples([preview / "jz1.h5"]) == [preview / "jz1.h5"]
