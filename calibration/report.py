@@ -10,6 +10,9 @@ itself, and the index links them):
     reports/calibration/plots/*.png
     reports/findings.md, findings.json   the seed paper's findings (when measured, see findings.py)
 
+and summarises ``reports/synth.json`` when ``gelato synth`` has written one (see
+:mod:`.synthesis_section`).
+
 Everything is first written to a staging folder inside ``reports/`` and moved into place
 at the end (the plots folder as a whole, then the JSON, then the index), so an
 interrupted run leaves the previous report intact.  Numbers are deterministic; run times
@@ -31,6 +34,7 @@ from gelato.calibration import plots, tables
 from gelato.calibration.findings_report import findings_markdown, index_section
 from gelato.calibration.pipeline import KINDS, CalibrationResult, saturation_table
 from gelato.calibration.rates import PASS_RULE
+from gelato.calibration.synthesis_section import synthesis_markdown, synthesis_summary
 
 log = logging.getLogger(__name__)
 
@@ -251,6 +255,7 @@ def write_report(result: CalibrationResult, reports_dir: Path, findings: dict | 
     try:
         sub = staging / SUBDIR
         summary = build_summary(result)
+        summary["synthesis"] = synthesis_summary(reports_dir, result.inputs.get("model"), result.inputs.get("hls_config"))
         if findings is not None:
             summary["findings"] = findings
             (staging / "findings.json").write_text(json.dumps(findings, indent=1) + "\n")
@@ -264,6 +269,7 @@ def write_report(result: CalibrationResult, reports_dir: Path, findings: dict | 
         index = _index(result, summary, sections, files, figures, staging)
         if findings is not None:
             index = index.replace(PLOTS_HEADING, index_section(findings) + "\n" + PLOTS_HEADING, 1)
+        index = index.replace(PLOTS_HEADING, synthesis_markdown(summary["synthesis"]) + "\n" + PLOTS_HEADING, 1)
         (staging / "index.md").write_text(index + "\n")
         _commit(staging, reports_dir)
     finally:

@@ -112,7 +112,7 @@ def synth_command(args: argparse.Namespace) -> int:
     from gelato.hls.config import load_hls_config
     from gelato.hls.synth import (
         NoHlsToolError, parse_csynth_xml, parse_vivado_utilization, run_synthesis, summarise,
-        synth_report_paths, tools_looked_for, find_hls_tools, write_synth_report,
+        synth_report_paths, synthesis_inputs, tools_looked_for, find_hls_tools, write_synth_report,
     )  # fmt: skip
 
     from gelato.hls.oss_commands import oss_synth_command
@@ -145,6 +145,7 @@ def synth_command(args: argparse.Namespace) -> int:
     csynth_path, vivado_path = synth_report_paths(project.project_dir, config["project_name"])
     vivado = parse_vivado_utilization(vivado_path) if args.vivado_synth else None
     summary = summarise(parse_csynth_xml(csynth_path), config, vivado)
+    summary["inputs"] = synthesis_inputs(args.model, args.config)
     write_synth_report(summary, args.reports)
     print(f"latency {summary['latency_cycles']} cycles = {summary['latency_ns']} ns "
           f"({'fits' if summary['fits_latency_budget'] else 'exceeds'} {summary['latency_budget_ns']} ns); "

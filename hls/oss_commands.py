@@ -48,6 +48,7 @@ def register(subparsers) -> None:
 def oss_synth_command(args: argparse.Namespace) -> int:
     from gelato.hls.csim import select_events
     from gelato.hls.oss_synth import OssSettings, run_oss_synthesis, write_oss_report
+    from gelato.hls.synth import synthesis_inputs
     from gelato.hls.verilator_sim import VerilatorError, find_verilator
     from gelato.hls.yosys_synth import YosysError, find_yosys
 
@@ -69,6 +70,7 @@ def oss_synth_command(args: argparse.Namespace) -> int:
     except (VerilatorError, YosysError) as exc:
         print(f"gelato synth-oss: {exc}", file=sys.stderr)
         return EXIT_TOOL_FAILED
+    summary["inputs"] = synthesis_inputs(args.model, args.config)
     write_oss_report(summary, args.reports)
 
     rtl = summary["rtl_vs_emulation"]

@@ -18,6 +18,7 @@ ns), initiation interval, resources with percentages of the part (from
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
@@ -217,7 +218,7 @@ def summarise(csynth: dict, config: dict, vivado: dict | None = None) -> dict:
                 for key, value in resources.items()}  # fmt: skip
 
     return {
-        "part": csynth["part"], "top": csynth["top"], "tool_version": csynth["tool_version"],
+        "path": "vendor", "part": csynth["part"], "top": csynth["top"], "tool_version": csynth["tool_version"],
         "clock_period_ns": clock_ns, "estimated_clock_ns": csynth["estimated_clock_ns"],
         "timing_met": csynth["estimated_clock_ns"] <= clock_ns,
         "latency_cycles": worst, "latency_cycles_best": csynth["latency_cycles"]["best"], "latency_ns": latency_ns,
@@ -229,6 +230,17 @@ def summarise(csynth: dict, config: dict, vivado: dict | None = None) -> dict:
         "hls_resources": usage(csynth["resources"]),
         "vivado_resources": usage(vivado) if vivado else None,
     }  # fmt: skip
+
+
+def synthesis_inputs(model_path: Path, config_path: Path) -> dict:
+    """Paths and SHA-256 of the model and config a synthesis report was made from.
+
+    Both paths (vendor and open-source) record this as ``inputs`` in ``synth.json`` so
+    that the calibration report can tell whether the figures belong to its firmware.
+    """
+    digest = lambda path: hashlib.sha256(Path(path).read_bytes()).hexdigest()  # noqa: E731
+    return {"model": str(model_path), "model_sha256": digest(model_path),
+            "hls_config": str(config_path), "hls_config_sha256": digest(config_path)}
 
 
 def write_synth_report(summary: dict, reports_dir: Path) -> None:
