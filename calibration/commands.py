@@ -32,11 +32,11 @@ def register(subparsers) -> None:
         description="Score the samples with the bit-accurate firmware emulation, set thresholds for added "
                     "unique rates on the zero-bias sample, measure efficiencies, and write reports/.",
     )
-    p.add_argument("--config", type=Path, default=Path("hls/configs/default.yaml"), help="hls firmware config (YAML)")
-    p.add_argument("--model", type=Path, default=Path("model/default/firmware_model.h5"), help="firmware Keras model")
-    p.add_argument("--samples", type=Path, default=Path("data/samples"), help="folder of <process>.h5 event files")
-    p.add_argument("--build", type=Path, default=Path("build"), help="build folder (hls project, scores/)")
-    p.add_argument("--reports", type=Path, default=Path("reports"), help="report folder")
+    p.add_argument("--config", type=Path, default=Path("hls/configs/default.yaml"), help="hls firmware config (YAML; default: %(default)s)")
+    p.add_argument("--model", type=Path, default=Path("model/default/firmware_model.h5"), help="firmware Keras model (default: %(default)s)")
+    p.add_argument("--samples", type=Path, default=Path("data/samples"), help="folder of <process>.h5 event files (default: %(default)s)")
+    p.add_argument("--build", type=Path, default=Path("build"), help="build folder: hls project, scores/ (default: %(default)s)")
+    p.add_argument("--reports", type=Path, default=Path("reports"), help="report folder (default: %(default)s)")
     p.add_argument("--names", type=Path, default=None, help="feature-name mapping YAML for other file layouts "
                    "(see docs/inputs.md)")
     p.add_argument("--calibration", type=Path, default=DEFAULT_CONFIG, help=f"calibration config (default {DEFAULT_CONFIG})")
@@ -54,14 +54,23 @@ def validate_inputs(args: argparse.Namespace, settings: CalibrationSettings) -> 
             raise FileNotFoundError(f"{path}: {label} not found")
     if args.names is not None and not args.names.is_file():
         raise FileNotFoundError(f"{args.names}: feature-name mapping not found")
+    expected = f"one <process>.h5 per process of {', '.join(settings.all_processes)}"
+    if args.samples.is_file():
+        raise ValueError(f"{args.samples}: is a file; --samples takes a folder holding {expected}")
     if not args.samples.is_dir():
-        raise FileNotFoundError(f"{args.samples}: samples folder not found (run `make data`)")
+        raise FileNotFoundError(f"{args.samples}: samples folder not found (run `make data`, or pass --samples)")
 
     samples = {p: args.samples / f"{p}.h5" for p in settings.all_processes}
-    missing = [str(path) for path in samples.values() if not path.is_file()]
+    not_files = [str(path) for path in samples.values() if path.exists() and not path.is_file()]
+    if not_files:
+        raise ValueError(f"{', '.join(not_files)}: not a file (a folder?); expected {expected}")
+    missing = [str(path) for path in samples.values() if not path.exists()]
     if missing:
-        raise FileNotFoundError(f"sample file(s) missing: {', '.join(missing)} (expected one <process>.h5 per process "
-                                f"of {', '.join(settings.all_processes)})")
+        raise FileNotFoundError(f"sample file(s) missing: {', '.join(missing)} (expected {expected})")
+    ignored = sorted(path.name for path in args.samples.glob("*.h5") if path.stem not in samples)
+    if ignored:
+        log.warning("%s: ignoring %s: not a process of the calibration config %s", args.samples,
+                    ", ".join(ignored), settings.source)
     counts = require_valid(list(samples.values()), args.names)
     for process, path in samples.items():
         log.info("%s: %d events in %s", process, counts[path], path)
@@ -104,7 +113,8 @@ def run_calibrate(args: argparse.Namespace) -> int:
     print(f"firmware emulation ready ({t_build:.0f} s); score type {emulator.score_type}")
 
     t0 = time.perf_counter()
-    bit_exact = run_csim_report(emulator, list(samples.values()), args.reports, n_events=settings.csim_events)
+    bit_exact = run_csim_report(emulator, list(samples.values()), args.reports, n_events=settings.csim_events,
+                                names=args.names)
     t_csim = time.perf_counter() - t0
     print(f"C-simulation check done ({t_csim:.0f} s)")
 

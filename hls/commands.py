@@ -47,6 +47,8 @@ def register(subparsers) -> None:
                    help="sample files or directories of *.h5 (default: %(default)s)")
     p.add_argument("--events", type=int, default=10000, help="events to simulate, spread over all samples")
     p.add_argument("--reports", type=Path, default=DEFAULT_REPORTS, help="where csim.md/csim.json go")
+    p.add_argument("--names", type=Path, default=None,
+                   help="feature-name mapping YAML for other file layouts (see docs/inputs.md)")
     p.set_defaults(func=csim_command)
 
     from gelato.hls.oss_commands import add_oss_options  # imports this module: import late
@@ -98,7 +100,7 @@ def csim_command(args: argparse.Namespace) -> int:
         raise ValueError(f"--events must be positive, got {args.events}")
     files = sample_files(args.samples)
     emulator = FirmwareEmulator(args.model, args.config, args.out)
-    result = run_csim_report(emulator, files, args.reports, n_events=args.events)
+    result = run_csim_report(emulator, files, args.reports, n_events=args.events, names=args.names)
 
     exact, approx = result["csim_vs_emulation"], result["emulation_vs_float"]
     print(f"C-simulation vs emulation: {exact['events']} events, {exact['mismatches']} mismatches")

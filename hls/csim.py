@@ -33,7 +33,7 @@ import numpy as np
 from gelato.features import FEATURE_NAMES
 from gelato.hls.convert import build_lock
 from gelato.hls.emulate import FirmwareEmulator
-from gelato.io import atomic_output, read_events
+from gelato.io import Names, atomic_output, read_events
 
 log = logging.getLogger(__name__)
 
@@ -75,14 +75,15 @@ def event_shares(available: list[int], n_events: int) -> list[int]:
     return shares
 
 
-def select_events(sample_files: list[Path], n_events: int) -> EventSelection:
+def select_events(sample_files: list[Path], n_events: int, names: Names = None) -> EventSelection:
     """An equal share of ``n_events`` from each file (its first events), in file order.
 
     A file with fewer events than its share gives all it has; the others make up the rest.
+    ``names`` is the feature-name mapping of the shared loader (see ``gelato.layouts``).
     """
     if not sample_files:
         raise FileNotFoundError("no sample files given for the C-simulation (expected data/samples/<process>.h5)")
-    samples = [read_events(path, max_events=n_events) for path in sample_files]
+    samples = [read_events(path, max_events=n_events, names=names) for path in sample_files]
     shares = event_shares([len(sample) for sample in samples], n_events)
     if sum(shares) < n_events:
         log.warning("only %d events in %d sample files; simulating all of them", sum(shares), len(samples))
@@ -177,11 +178,11 @@ def compare_float(emulated: np.ndarray, floats: np.ndarray, score_lsb: float) ->
 
 
 def run_csim_report(emulator: FirmwareEmulator, sample_files: list[Path], reports_dir: Path,
-                    n_events: int = 10000) -> dict:
+                    n_events: int = 10000, names: Names = None) -> dict:
     """Run the g++ C-simulation on real events and write reports/csim.{json,md}; see module docstring."""
     project_dir = emulator.project_dir
     project_name = emulator.config["project_name"]
-    selection = select_events([Path(p) for p in sample_files], n_events)
+    selection = select_events([Path(p) for p in sample_files], n_events, names)
     features = selection.features
 
     start = time.perf_counter()

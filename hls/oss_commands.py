@@ -26,6 +26,8 @@ def add_oss_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--samples", type=Path, nargs="+", default=[DEFAULT_SAMPLES],
                         help="real events for the RTL simulation: files or directories (default: %(default)s)")
     parser.add_argument("--events", type=int, default=10000, help="events to simulate (default: %(default)s)")
+    parser.add_argument("--names", type=Path, default=None,
+                        help="feature-name mapping YAML for other file layouts (see docs/inputs.md)")
     parser.add_argument("--adders-per-clock", type=int, default=DEFAULT_ADDERS_PER_CLOCK,
                         help="adder levels per pipeline stage (default: %(default)s at the configured clock)")
     parser.add_argument("--dsp", action="store_true", help="let Yosys map the three squares to DSP48E2")
@@ -63,7 +65,7 @@ def oss_synth_command(args: argparse.Namespace) -> int:
         print(f"gelato synth-oss: {exc}; nothing was synthesised", file=sys.stderr)
         return EXIT_NO_TOOL
 
-    selection = select_events(sample_files(args.samples), args.events)
+    selection = select_events(sample_files(args.samples), args.events, args.names)
     settings = OssSettings(args.adders_per_clock, use_dsp=args.dsp, run_yosys=not args.no_yosys, jobs=args.jobs)
     try:
         summary = run_oss_synthesis(args.model, args.config, args.out, selection.features, selection.counts, settings)

@@ -61,6 +61,8 @@ def register(subparsers) -> None:
     p.add_argument("--quantile", type=float, default=DEFAULT_QUANTILE,
                    help="quantile of |x| over non-zero entries that must fit in [-1, 1] (default: %(default)s)")
     p.add_argument("--max-events", type=int, default=None, help="use the first N events (default: all)")
+    p.add_argument("--names", type=Path, default=None,
+                   help="feature-name mapping YAML for other file layouts (see docs/inputs.md)")
     p.set_defaults(func=_derive_shifts)  # fmt: skip
 
 
@@ -157,7 +159,7 @@ def _derive_shifts(args: argparse.Namespace) -> int:
 
     if not args.file.exists():
         raise FileNotFoundError(f"{args.file}: no such event file")
-    shifts, quantiles, used = derive_shifts_from_file(args.file, args.quantile, args.max_events)
+    shifts, quantiles, used = derive_shifts_from_file(args.file, args.quantile, args.max_events, args.names)
     print(f"{args.file}: {used} events, rule s = ceil(log2(quantile_{args.quantile:g}(|x| != 0)))")
     print(format_shift_table(shifts, quantiles, SEED_SHIFTS))
     if args.out is not None:

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from gelato.features import FEATURE_NAMES, N_FEATURES, SEED_SHIFTS
-from gelato.io import atomic_output, iter_event_chunks
+from gelato.io import Names, atomic_output, iter_event_chunks
 
 log = logging.getLogger(__name__)
 
@@ -94,14 +94,17 @@ def derive_shifts(features: np.ndarray, quantile: float = DEFAULT_QUANTILE) -> l
 
 
 def derive_shifts_from_file(
-    path: str | os.PathLike[str], quantile: float = DEFAULT_QUANTILE, max_events: int | None = None
+    path: str | os.PathLike[str], quantile: float = DEFAULT_QUANTILE, max_events: int | None = None,
+    names: Names = None,
 ) -> tuple[list[int], np.ndarray, int]:
     """Read an event file (or its first ``max_events``) and derive shifts.
+
+    ``names`` is the feature-name mapping of the shared loader (any accepted layout).
 
     Returns the exponents, the per-feature quantiles and the number of events used.
     """
     blocks, used = [], 0
-    for _, features, _ in iter_event_chunks(path):
+    for _, features, _ in iter_event_chunks(path, names=names):
         if max_events is not None:
             features = features[: max_events - used]
         blocks.append(features)
