@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from gelato.hls.csim import (
     EventSelection,
@@ -52,3 +53,23 @@ def test_testbench_inputs_round_trip_float32_exactly(tmp_path):
     rows = (tmp_path / "tb_data" / "tb_input_features.dat").read_text().splitlines()
     read_back = np.array([[np.float32(float(v)) for v in row.split()] for row in rows], dtype=np.float32)
     assert np.array_equal(read_back, features)
+
+
+def test_select_events_reads_other_spellings_through_the_name_mapping(tmp_path):
+    from io_samples import physical_events, write_columns
+
+    from gelato.features import FEATURE_NAMES
+    from gelato.hls.csim import select_events
+    from gelato.io import EventFileError
+
+    x = physical_events(12, seed=3)
+    spelled = [f"calo_{i:02d}" for i in range(len(FEATURE_NAMES))]
+    path = write_columns(tmp_path / "own.h5", x, names=spelled)
+    mapping = tmp_path / "names.yaml"
+    mapping.write_text("".join(f"{name}: [{alias}]\n" for name, alias in zip(FEATURE_NAMES, spelled)))
+
+    with pytest.raises(EventFileError, match="unknown layout"):
+        select_events([path], 10)
+    selection = select_events([path], 10, names=mapping)
+    np.testing.assert_array_equal(selection.features, x[:10])
+    assert selection.counts == {"own": 10}
