@@ -331,6 +331,8 @@ class _Survey:
             self.refused.update(_role_columns(role, feature))
         elif ds.ndim == 2 and any(a in ds.attrs for a in NAMES_ATTRIBUTES):
             self._matrix(name, ds, named=False)
+        else:
+            self.unrecognised.append(name)
 
     def broken_link(self, name: str, target: str) -> None:
         base = name.rsplit("/", 1)[-1]

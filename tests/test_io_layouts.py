@@ -220,3 +220,12 @@ def test_readers_warn_once_per_file_about_non_finite_values(tmp_path, events, ca
         f"{path}: NaN or infinite values among events 0-49; run `gelato validate {path}` for the list",
         f"{path}: NaN or infinite values among events 0-7; run `gelato validate {path}` for the list",
     ]
+
+
+def test_per_feature_layout_names_an_unrecognised_dataset_before_the_found_list(tmp_path, events):
+    spelled = list(F.FEATURE_NAMES)
+    spelled[37] = "foo_bar"  # muon2_eta under a name no mapping knows
+    path = write_columns(tmp_path / "c.h5", events, names=spelled)
+    with pytest.raises(EventFileError, match=r"dataset 'muon2_eta': missing 1 of 44 features: muon2_eta; "
+                                             r"unrecognised names: foo_bar; found "):
+        read_events(path)
