@@ -95,6 +95,13 @@ class EventBlock:
         return len(self.features)
 
 
+def _umask() -> int:
+    """The process umask (read by setting and restoring it: there is no getter)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; move it into place only on success."""
@@ -105,6 +112,8 @@ def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         yield tmp
+        if tmp.exists():  # mkstemp makes 0600; a finished output gets the usual mode under the umask
+            tmp.chmod(0o666 & ~_umask())
         os.replace(tmp, final)
     finally:
         if tmp.exists():

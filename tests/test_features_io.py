@@ -79,3 +79,15 @@ def test_atomic_output_leaves_nothing_behind_on_failure(tmp_path):
             raise RuntimeError("interrupted")
     assert target.read_text() == "old"
     assert list(tmp_path.iterdir()) == [target]
+
+
+def test_atomic_output_gives_the_finished_file_the_umask_mode_not_mkstemps_0600(tmp_path):
+    import os
+
+    previous = os.umask(0o027)
+    try:
+        with atomic_output(tmp_path / "report.md") as tmp:
+            tmp.write_text("done")
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "report.md").stat().st_mode & 0o777 == 0o640
