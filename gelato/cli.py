@@ -12,6 +12,7 @@ import importlib
 import logging
 import os
 import sys
+import warnings
 
 STAGE_COMMANDS = (
     "gelato.commands",
@@ -41,13 +42,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # TensorFlow's C++ start-up lines (cuDNN/cuFFT/cuBLAS factories on a machine without a
+    # GPU) are errors only in name; Python-side TensorFlow errors still raise.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     args = build_parser().parse_args(argv)
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
+        level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
     )
+    # Our own modules log progress at INFO; libraries that log on the root logger
+    # (hls4ml, QKeras) only show warnings unless -v is given.
+    logging.getLogger("gelato").setLevel(logging.DEBUG if args.verbose else logging.INFO)
+    if not args.verbose:  # two known, harmless Keras 2.14 warnings about QKeras objects and .h5 saving
+        warnings.filterwarnings("ignore", message=r"The `keras\.constraints\.serialize\(\)` API", category=UserWarning)
+        warnings.filterwarnings("ignore", message=r"You are saving your model as an HDF5 file", category=UserWarning)
     try:
         return int(args.func(args) or 0)
     except (GelatoError, FileNotFoundError, ValueError) as exc:
