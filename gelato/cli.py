@@ -11,8 +11,11 @@ import argparse
 import importlib
 import logging
 import os
+import signal
 import sys
 import warnings
+
+from gelato.io import INTERRUPTED
 
 STAGE_COMMANDS = (
     "gelato.commands",
@@ -41,6 +44,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _on_interrupt(signum: int, frame) -> None:
+    INTERRUPTED.set()
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     # TensorFlow's C++ start-up lines (cuDNN/cuFFT/cuBLAS factories on a machine without a
     # GPU) are errors only in name; Python-side TensorFlow errors still raise.
@@ -57,8 +65,13 @@ def main(argv: list[str] | None = None) -> int:
     if not args.verbose:  # two known, harmless Keras 2.14 warnings about QKeras objects and .h5 saving
         warnings.filterwarnings("ignore", message=r"The `keras\.constraints\.serialize\(\)` API", category=UserWarning)
         warnings.filterwarnings("ignore", message=r"You are saving your model as an HDF5 file", category=UserWarning)
+    INTERRUPTED.clear()
+    previous_handler = signal.signal(signal.SIGINT, _on_interrupt)
     try:
-        return int(args.func(args) or 0)
+        status = int(args.func(args) or 0)
+        if INTERRUPTED.is_set():  # the KeyboardInterrupt was swallowed somewhere on the way
+            raise KeyboardInterrupt
+        return status
     except (GelatoError, FileNotFoundError, ValueError) as exc:
         if args.verbose:
             raise
@@ -67,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"gelato {args.command}: interrupted; no partial output was kept", file=sys.stderr)
         return 130
+    finally:
+        signal.signal(signal.SIGINT, previous_handler)
 
 
 if __name__ == "__main__":

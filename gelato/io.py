@@ -27,6 +27,7 @@ import json
 import logging
 import os
 import tempfile
+import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,6 +96,12 @@ class EventBlock:
         return len(self.features)
 
 
+#: Set by the CLI's SIGINT handler.  A KeyboardInterrupt raised inside a finalizer or weakref
+#: callback (matplotlib's, during plotting) is printed and dropped by Python; the flag is not,
+#: so no output is moved into place after an interrupt, whatever swallowed the exception.
+INTERRUPTED = threading.Event()
+
+
 def _umask() -> int:
     """The process umask (read by setting and restoring it: there is no getter)."""
     mask = os.umask(0o022)
@@ -112,6 +119,8 @@ def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         yield tmp
+        if INTERRUPTED.is_set():
+            raise KeyboardInterrupt(f"interrupted before {final} was written")
         if tmp.exists():  # mkstemp makes 0600; a finished output gets the usual mode under the umask
             tmp.chmod(0o666 & ~_umask())
         os.replace(tmp, final)

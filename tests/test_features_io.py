@@ -91,3 +91,40 @@ def test_atomic_output_gives_the_finished_file_the_umask_mode_not_mkstemps_0600(
     finally:
         os.umask(previous)
     assert (tmp_path / "report.md").stat().st_mode & 0o777 == 0o640
+
+
+def test_atomic_output_moves_nothing_into_place_once_an_interrupt_was_flagged(tmp_path):
+    from gelato.io import INTERRUPTED
+
+    target = tmp_path / "plot.png"
+    INTERRUPTED.set()  # as the CLI's SIGINT handler does, even when the KeyboardInterrupt itself was swallowed
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with atomic_output(target) as tmp:
+                tmp.write_text("drawn after the interrupt")
+    finally:
+        INTERRUPTED.clear()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_exits_130_when_an_interrupt_was_swallowed_during_the_command(monkeypatch, capsys):
+    import argparse
+    import os
+    import signal
+
+    from gelato import cli
+
+    def swallowing_command(args: argparse.Namespace) -> int:
+        try:
+            os.kill(os.getpid(), signal.SIGINT)  # the handler raises KeyboardInterrupt here ...
+        except KeyboardInterrupt:
+            pass  # ... and a library callback drops it
+        return 0
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("-v", "--verbose", action="store_true")
+    parser.set_defaults(func=swallowing_command, command="fake")
+    monkeypatch.setattr(cli, "build_parser", lambda: parser)
+    assert cli.main([]) == 130
+    assert "interrupted; no partial output was kept" in capsys.readouterr().err
+    assert signal.getsignal(signal.SIGINT) is not cli._on_interrupt
