@@ -16,8 +16,8 @@ from gelato import features as F
 from gelato.calibration.findings import JZ1, JZ4, EventColumns, FindingSettings, finding_row, verdict_rate
 from gelato.calibration.rates import COVERAGE_68, COVERAGE_95, passes, weighted_fraction_interval
 from gelato.calibration.resampling import (
-    INCONCLUSIVE, NO, YES, Estimate, Ranked, StatisticBuilder, bootstrap, interval_verdict, majority_of,
-    significance_verdict, weighted_mean, weighted_spearman,
+    INCONCLUSIVE, MIN_BOOTSTRAP_EVENTS, NO, YES, Estimate, Ranked, StatisticBuilder, bootstrap, interval_verdict,
+    majority_of, significance_verdict, weighted_mean, weighted_spearman,
 )
 
 log = logging.getLogger(__name__)
@@ -267,4 +267,8 @@ def _median_mjj_difference(c: EventColumns, two: np.ndarray, threshold: float, s
         high, low = Ranked(mjj[passed]), Ranked(mjj[~passed])
         return lambda w: high.quantile(w[passed], 0.5) - low.quantile(w[~passed], 0.5)
 
-    return _bootstrap(build, [c.mjj[two], passes(c.score[two], threshold)], c.weight[two], s)
+    passed = passes(c.score[two], threshold)
+    estimate = _bootstrap(build, [c.mjj[two], passed], c.weight[two], s)
+    if min(int(passed.sum()), int((~passed).sum())) < MIN_BOOTSTRAP_EVENTS:  # a median of a few events has no
+        return Estimate(estimate.value, -np.inf, np.inf, -np.inf, np.inf)  # bootstrap interval worth showing
+    return estimate

@@ -368,3 +368,11 @@ def test_passing_events_at_low_mjj_make_the_median_difference_negative():
     row = fkin.score_vs_mjj(cols, {1000: 5.0}, FAST)[1]
     assert row["per_process"]["jz2"]["value"] == -800.0 and row["verdict"] == YES
     assert row["details"]["mjj_quartiles"]["jz2"]["1000"]["pass"]["median"] == 100.0
+
+
+def test_a_median_difference_resting_on_one_passing_event_gets_no_interval():
+    mjj = np.concatenate([np.full(1, 100.0), np.full(999, 900.0)])
+    score = np.concatenate([np.full(1, 10.0), np.full(999, 1.0)])  # one event passes
+    cols = {"jz1": _columns("jz1", np.full(1000, 4), score, mjj=mjj)}
+    entry = fkin.score_vs_mjj(cols, {1000: 5.0}, FAST)[1]["per_process"]["jz1"]
+    assert entry["value"] == -800.0 and entry["verdict"] == INCONCLUSIVE
