@@ -57,6 +57,7 @@ def synthesis_summary(reports_dir: Path, model_path: str | None, config_path: st
         "resources": {k: {"used": v.get("used"), "percent": v.get("percent")} for k, v in table.items()
                       if k in ("LUT", "FF", "DSP", "BRAM_18K", "URAM", "CARRY")},
         "rtl_vs_emulation": {k: check[k] for k in ("events", "mismatches") if k in check} or None,
+        "goal": report.get("goal"),
     }
 
 
@@ -84,6 +85,12 @@ def synthesis_markdown(summary: dict) -> str:
         used = ", ".join(f"{k} {v['used']}" + (f" ({v['percent']} %)" if v["percent"] is not None else "")
                          for k, v in summary["resources"].items())
         lines.append(f"- Resources: {used}.")
+    if summary.get("goal"):
+        names = {"latency": "latency within budget at II = 1", "lut_at_most_1_percent": "at most 1 % of the LUTs",
+                 "no_dsp": "no DSP"}
+        verdicts = [f"{names.get(k, k)}: {'n/a' if v is None else ('yes' if v else '**no**')}"
+                    for k, v in summary["goal"].items()]
+        lines.append(f"- Goals: {'; '.join(verdicts)} (see [synth.md](synth.md) for the assumptions).")
     if summary["rtl_vs_emulation"]:
         rtl = summary["rtl_vs_emulation"]
         lines.append(f"- RTL simulation vs emulation: {rtl.get('events')} events, {rtl.get('mismatches')} mismatches.")

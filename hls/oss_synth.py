@@ -214,6 +214,7 @@ def oss_markdown(s: dict) -> str:
         f"({s['encoder_stages']} da4ml encoder stages + {s['score_stages']} score stages), budget "
         f"{s['latency_budget_bx']} BX ({s['latency_budget_ns']} ns): "
         f"{'fits' if s['fits_latency_budget'] else '**exceeds**'}.",
+        *_cut_caveat(s),
         f"- Initiation interval: 1 clock ({s['initiation_interval_ns']} ns): a new event every clock.",
         f"- RTL (Verilator) vs emulation: {rtl['events']} real events, **{rtl['mismatches']} mismatches**.",
         "",
@@ -241,5 +242,19 @@ def oss_markdown(s: dict) -> str:
     lines += [f"| {o['adders_per_clock']} | {o['encoder_stages']} | {o['latency_cycles']} | {o['latency_ns']} |"
               for o in s["pipeline_options"]]
     timings = ", ".join(f"{k} {v}" for k, v in s["timings"].items())
-    lines += ["", f"Timings (s; 0 means a reused result): {timings}. Yosys run time: {s.get('yosys_run_s')} s.", ""]
+    lines += ["", f"Wall-clock timings (s; 0 means a reused result): {timings}. Yosys' own reported run time for "
+              f"the synthesis: {s.get('yosys_run_s')} s (the first run's wall time also includes YoWASP compiling "
+              "Yosys, about 100 s once per machine).", ""]
     return "\n".join(lines)
+
+
+def _cut_caveat(s: dict) -> list[str]:
+    """A line saying what the latency becomes if one adder level fewer fits a clock (no timing closure here)."""
+    tighter = [o for o in s.get("pipeline_options", []) if o["adders_per_clock"] == s["adders_per_clock"] - 1]
+    if not tighter or not s.get("latency_budget_ns"):
+        return []
+    o = tighter[0]
+    verdict = "fits" if o["latency_ns"] <= s["latency_budget_ns"] else "**exceeds**"
+    return [f"- Caveat: the cut assumes {s['adders_per_clock']} adder levels fit one {s['clock_period_ns']} ns clock, "
+            f"an estimate without placement, routing or timing closure; with {o['adders_per_clock']} levels the "
+            f"latency is {o['latency_cycles']} clocks = {o['latency_ns']} ns, which {verdict} the budget."]

@@ -22,6 +22,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,9 @@ CELL_CLASSES: dict[str, str] = {
     "DSP48E1": "DSP", "DSP48E2": "DSP",
     "RAMB18E2": "BRAM_18K", "RAMB36E2": "BRAM_36K", "URAM288": "URAM",
 }  # fmt: skip
+#: Seconds between progress lines while Yosys runs.
+HEARTBEAT_S = 60
+
 IGNORED_CELLS = ("BUFG", "IBUF", "OBUF", "BUFGCTRL", "GND", "VCC", "$scopeinfo")  # $scopeinfo: flattening notes
 
 
@@ -87,14 +91,37 @@ def run_yosys(sources: list[Path], top: str, work_dir: Path, use_dsp: bool = Fal
     script.write_text(script_text)
 
     command = find_yosys() + ["-q", "-l", str(log_path), str(script)]
-    log.info("running %s (minutes for the whole encoder)", " ".join(command))
-    result = subprocess.run(command, cwd=work_dir, capture_output=True, text=True)
-    if result.returncode != 0:
-        tail = "\n".join((result.stdout + result.stderr).splitlines()[-30:])
-        raise YosysError(f"Yosys failed (exit {result.returncode}) in {work_dir}; see {log_path}:\n{tail}")
+    log.info("running %s (5-10 minutes for the whole encoder; progress every %d s)", " ".join(command),
+             HEARTBEAT_S)
+    returncode, output = _run_with_heartbeat(command, work_dir, log_path)
+    if returncode != 0:
+        tail = "\n".join(output.splitlines()[-30:])
+        raise YosysError(f"Yosys failed (exit {returncode}) in {work_dir}; see {log_path}:\n{tail}")
 
     digest_path.write_text(digest)
     return parse_yosys_stat(stat_path, top), log_path.read_text()
+
+
+def _current_pass(log_path: Path) -> str:
+    """The last ``Executing ...`` pass named in a Yosys log being written, or '' before the first."""
+    try:
+        lines = log_path.read_text(errors="replace").splitlines()
+    except OSError:
+        return ""
+    passes = [line[line.index("Executing"):].strip() for line in lines if ". Executing " in line]
+    return passes[-1] if passes else ""
+
+
+def _run_with_heartbeat(command: list[str], work_dir: Path, log_path: Path) -> tuple[int, str]:
+    """Run Yosys, logging the elapsed time and its current pass every ``HEARTBEAT_S`` seconds."""
+    start = time.monotonic()
+    with subprocess.Popen(command, cwd=work_dir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
+        while True:
+            try:
+                output, _ = proc.communicate(timeout=HEARTBEAT_S)
+                return proc.returncode, output or ""
+            except subprocess.TimeoutExpired:
+                log.info("Yosys running for %.0f s: %s", time.monotonic() - start, _current_pass(log_path) or "starting")
 
 
 def inputs_digest(script_text: str, sources: list[Path]) -> str:

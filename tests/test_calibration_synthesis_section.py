@@ -28,7 +28,8 @@ def _oss_report(inputs: dict | None) -> dict:
               "initiation_interval": 1, "rtl_vs_emulation": {"events": 10000, "mismatches": 0, "samples": {}},
               "resources": {"LUT": {"used": 49666, "available": 1182240, "percent": 4.201},
                             "DSP": {"used": 0, "available": 6840, "percent": 0.0},
-                            "MUXF": {"used": 10, "available": None, "percent": None}}}
+                            "MUXF": {"used": 10, "available": None, "percent": None}},
+              "goal": {"latency": True, "lut_at_most_1_percent": False, "no_dsp": True}}
     if inputs is not None:
         report["inputs"] = inputs
     return report
@@ -48,6 +49,7 @@ def test_report_of_the_same_firmware_is_summarised_with_its_figures(tmp_path, fi
     text = synthesis_markdown(summary)
     assert "estimates from open tools" in text and "same firmware model" in text
     assert "LUT 49666 (4.201 %)" in text and "10000 events, 0 mismatches" in text
+    assert "Goals: latency within budget at II = 1: yes; at most 1 % of the LUTs: **no**; no DSP: yes" in text
 
 
 def test_report_of_other_firmware_is_flagged(tmp_path, firmware_files):

@@ -180,13 +180,15 @@ def test_markdown_says_the_figures_are_estimates_from_open_tools():
         **latency_summary(8, 6.25, 2), "rtl_vs_emulation": {"events": 10000, "mismatches": 0},
         "resources": resource_usage({"LUT": 100, "FF": 50, "CARRY": 10, "DSP": 0}, "xcvu9p"),
         "yosys_estimated_logic_cells": 80, "longest_register_path_cells": 12, "dsp_inference": False,
-        "pipeline_options": [{"adders_per_clock": 5, "encoder_stages": 6, "latency_cycles": 8, "latency_ns": 50.0}],
+        "pipeline_options": [{"adders_per_clock": 4, "encoder_stages": 7, "latency_cycles": 9, "latency_ns": 56.25},
+                             {"adders_per_clock": 5, "encoder_stages": 6, "latency_cycles": 8, "latency_ns": 50.0}],
         "timings": {"yosys_s": 1.0},
     }  # fmt: skip
     summary["goal"] = goal_verdict(summary)
     text = oss_markdown(summary)
     assert "**estimates from open tools.**" in text
     assert "10000 real events, **0 mismatches**" in text and "| LUT | 100 | 1182240 |" in text
+    assert "with 4 levels the latency is 9 clocks = 56.25 ns, which **exceeds** the budget" in text
 
 
 @pytest.mark.slow
@@ -248,3 +250,12 @@ def test_synth_oss_without_verilator_names_the_install_step(tmp_path, monkeypatc
     code = main(["synth-oss", *_synth_args(tmp_path)])
     err = capsys.readouterr().err
     assert code == 3 and "apt-get install verilator" in err and "make oss-tools" in err
+
+
+def test_yosys_heartbeat_names_the_pass_being_run(tmp_path):
+    from gelato.hls.yosys_synth import _current_pass
+
+    log_path = tmp_path / "yosys.log"
+    assert _current_pass(log_path) == ""
+    log_path.write_text("\n1. Executing Verilog-2005 frontend: a.v\n...\n2.14. Executing ABC pass (technology mapping).\n")
+    assert _current_pass(log_path) == "Executing ABC pass (technology mapping)."
