@@ -26,6 +26,11 @@ help:
 	@echo "make synth       vendor HLS synthesis if installed, else the open-source estimate"
 	@echo "make synth-oss   open-source path only: da4ml RTL, Verilator on real events, Yosys"
 	@echo "make oss-tools   install Verilator (Debian) for the open-source path; Yosys comes from PyPI"
+	@echo "make test-all    every test, slow ones included"
+	@echo "make shifts      derive power-of-two input shifts from the zero-bias sample"
+	@echo "make hls         convert the firmware model to a compiled hls4ml project"
+	@echo "make venv        create .venv from requirements.lock (done by every target when needed)"
+	@echo "make clean       remove build/, reports/ and .pytest_cache/"
 
 venv: $(STAMP)
 
