@@ -42,5 +42,25 @@ def test_cli_bench_prints_the_verdict_and_writes_reports(firmware, tmp_path, cap
     names = [m["name"] for m in report["measurements"]]
     assert names[:3] == ["float Keras model", "hls4ml predict", "ap_fixed batch driver"] and len(names) == 5
     assert [m["events"] for m in report["measurements"]] == [2000, 300, 500, 2000, 2000]
-    assert report["end_to_end"]["measured"] is False
     assert verdict[0] in (tmp_path / "reports" / "bench.md").read_text()
+
+    end_to_end = report["end_to_end"]
+    assert end_to_end["measured"] is True and [m["events"] for m in end_to_end["measurements"]] == [613, 613]
+    assert set(end_to_end["stage_seconds"]) == {"scores", "thresholds", "efficiencies"}
+    e2e_verdict = [line for line in out.splitlines() if line.startswith("end-to-end/raw read = ")]
+    assert len(e2e_verdict) == 1 and e2e_verdict[0].endswith(("PASS", "FAIL"))
+    assert not (work / "build" / "bench").exists()  # its score files are removed after the run
+
+
+def test_cli_bench_without_end_to_end_says_it_was_not_measured(firmware, tmp_path, capsys, monkeypatch):
+    from gelato.cli import main
+
+    _, work = firmware
+    sample = write_events(tmp_path / "zerobias.h5", edge_events(n_random=100, seed=4))
+    monkeypatch.chdir(work)
+    assert main(["bench", "--model", "firmware_model.h5", "--out", "build", "--sample", str(sample), "--repeats", "1",
+                 "--no-end-to-end", "--reports", str(tmp_path / "reports")]) == 0
+    assert "end-to-end/raw read" not in capsys.readouterr().out
+    report = json.loads((tmp_path / "reports" / "bench.json").read_text())
+    assert report["end_to_end"] == {"measured": False, "reason": "not requested (--end-to-end)"}
+    assert "not measured (not requested (--end-to-end))" in (tmp_path / "reports" / "bench.md").read_text()
