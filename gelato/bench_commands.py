@@ -6,9 +6,11 @@ and the verdict ``scorer/predict = X (target >= 300): PASS|FAIL``; then (unless
 ``--no-end-to-end``) the calibration as it is on the sample file against a plain h5py read of
 it, with the verdict ``end-to-end/raw read = X (target >= 0.333): PASS|FAIL``
 (``--end-to-end-events N`` runs it on a file of the sample's events replicated to N, e.g. the
-10M-event peak-memory run).  Writes ``bench.json`` and ``bench.md`` into ``--reports``.  Exit status 0 when the fast scores equal ``predict``'s and the
-ap_fixed driver's on every compared event (whatever the verdict), 1 when any differs, 2 on a
-usage error.  The measurement itself is :mod:`gelato.bench`.
+10M-event peak-memory run).  Writes ``bench.json`` and ``bench.md`` into ``--reports``.
+
+Exit status 0 when the fast scores equal ``predict``'s and the ap_fixed driver's on every
+compared event (whatever the verdicts), 1 when any differs, 2 on a usage error.  The
+measurement itself is :mod:`gelato.bench`.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ EXIT_MISMATCH = 1
 def register(subparsers) -> None:
     """Add ``gelato bench`` to the CLI."""
     p = subparsers.add_parser("bench", help="throughput of float model, hls4ml predict, ap_fixed driver, fast scorer",
-                              description=__doc__.split("\n\n")[1].replace("\n", " "))
+                              description=__doc__.split("\n\n")[1].replace("\n", " ").replace("``", ""))
     _common(p)
     p.add_argument("--sample", type=Path, default=DEFAULT_SAMPLE, help="event file to score (default: %(default)s)")
     p.add_argument("--events", type=int, default=None,
