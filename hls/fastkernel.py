@@ -92,6 +92,8 @@ class KernelWriter:
         self.layers: list[str] = []
         self.codes: dict[str, Codes] = {}
         self.n_features = 0
+        self.raw: FixedType | None = None
+        self.score: Codes | None = None
 
     # -- one step per hls4ml layer kind ----------------------------------------------------
 
@@ -101,6 +103,7 @@ class KernelWriter:
             raise FastKernelRefused(f"input {layer.name}: {raw} wraps on overflow; the fast scorer needs AP_SAT")
         self.n_features = int(layer.get_output_variable().size())
         self.raw = raw
+        self._arithmetic(layer.name, max(-raw.min_code, raw.max_code), ("double",))
         self.codes[layer.outputs[0]] = Codes(raw.fractional, raw.min_code, raw.max_code, "double", "raw", 0)
 
     def bitshift_layer(self, layer) -> None:
@@ -112,6 +115,8 @@ class KernelWriter:
         if len(shifts) != self.n_features:
             raise FastKernelRefused(f"layer {layer.name}: {len(shifts)} shifts for {self.n_features} inputs")
         scales = [math.ldexp(1.0, scaled.fractional - raw_codes.fractional - s) for s in shifts]
+        self._arithmetic(layer.name, raw_codes.magnitude * int(max(1.0, max(scales))), ("double",))
+        self._arithmetic(layer.name, max(-scaled.min_code, scaled.max_code), ("double",))
         self.config.append(
             "static const unsigned n_features = %d;\n"
             "struct input_config {\n"

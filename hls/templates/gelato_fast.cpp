@@ -3,8 +3,8 @@
 // Every fixed-point value of the firmware is carried as its integer code (value / LSB) in a
 // double or a float.  The Python generator (gelato.hls.fastkernel) only emits this kernel after
 // proving, for the types and weights at hand, that every code, product and partial sum is an
-// integer below 2**52 (double) or 2**24 (float), so each multiply and add here is exact, in any
-// order and with or without FMA contraction.  A cast to a narrower fixed-point type is a
+// integer of magnitude at most 2**51 (double) or 2**23 (float), so each multiply and add here is
+// exact, in any order and with or without FMA contraction.  A cast to a narrower fixed-point type is a
 // multiplication by a power of two (exact), a rounding with the type's mode, and a clamp when
 // the type saturates; wrap-around and truncating accumulators are refused by the generator.
 //
@@ -28,7 +28,7 @@ template <class T, int MODE> inline T round_code(T scaled) {
     } else if constexpr (MODE == trn_zero) {
         return std::trunc(scaled);
     } else if constexpr (MODE == rnd) {
-        return std::floor(scaled + T(0.5)); // exact: the generator keeps codes below 2**51 / 2**23
+        return std::floor(scaled + T(0.5)); // the sum cannot round across an integer for codes <= 2**51 / 2**23
     } else {
         return std::rint(scaled); // half to even under the default rounding mode (checked on entry)
     }
@@ -37,7 +37,7 @@ template <class T, int MODE> inline T round_code(T scaled) {
 // Events are scored in tiles of `lanes` events: every array below is [rows][lanes], so each
 // operation is one SIMD instruction across the events of a tile, with the weights as scalars.
 static const unsigned lanes = 16;
-// Output columns a dense layer accumulates at once (independent multiply-add chains; dense_codes names four).
+// Output columns a dense layer accumulates at once (independent multiply-add chains, named in dense_codes).
 static const unsigned column_block = 4;
 
 // Cast codes in place to another fixed-point type: scale by 2**shift, round, clamp if saturating.
