@@ -74,7 +74,9 @@ def build_fast_library(source: str, out_dir: Path) -> tuple[Path, dict]:
 
     out_dir.mkdir(parents=True, exist_ok=True)
     source_name = f"gelato_fast-{key}.cpp"
-    (out_dir / source_name).write_text(source)
+    partial_source = out_dir / f".{source_name}.{os.getpid()}.part"
+    partial_source.write_text(source)
+    os.replace(partial_source, out_dir / source_name)  # atomic: another process may be compiling it right now
     partial = f".{library.name}.{os.getpid()}.part"
     command = [compiler, *COMPILE_FLAGS, source_name, "-o", partial]
     log.info("compiling the fast scorer with %s", " ".join(command[1:]))
