@@ -40,6 +40,19 @@ COLUMN_BLOCK = 4  # column_block in the template
 ROUNDING = {"AP_TRN": "trn", "AP_TRN_ZERO": "trn_zero", "AP_RND": "rnd", "AP_RND_CONV": "rnd_conv"}
 
 
+INPUT_CONFIG = """static const unsigned n_features = {n_features};
+struct input_config {{
+    static const unsigned n_in = n_features;
+    static constexpr double raw_scale = {raw_scale}; // raw_input {raw}
+    static const int raw_rounding = {raw_rounding};
+    static constexpr double raw_min_code = {raw_min}, raw_max_code = {raw_max};
+    static constexpr double shift_scale[n_features] = {{{shift_scales}}}; // 2**-s times the LSB ratio
+    static const int scaled_rounding = {scaled_rounding}; // scaled_input {scaled}
+    static constexpr double scaled_min_code = {scaled_min}, scaled_max_code = {scaled_max};
+}};
+"""
+
+
 class FastKernelRefused(NotImplementedError):
     """The firmware uses arithmetic the fast scorer cannot reproduce exactly (the reason is in the message)."""
 
@@ -117,24 +130,14 @@ class KernelWriter:
         scales = [math.ldexp(1.0, scaled.fractional - raw_codes.fractional - s) for s in shifts]
         self._arithmetic(layer.name, raw_codes.magnitude * int(max(1.0, max(scales))), ("double",))
         self._arithmetic(layer.name, max(-scaled.min_code, scaled.max_code), ("double",))
-        self.config.append(
-            "static const unsigned n_features = %d;\n"
-            "struct input_config {\n"
-            "    static const unsigned n_in = n_features;\n"
-            "    static constexpr double raw_scale = %s; // raw_input %s\n"
-            "    static const int raw_rounding = %s;\n"
-            "    static constexpr double raw_min_code = %s, raw_max_code = %s;\n"
-            "    static constexpr double shift_scale[%d] = {%s}; // 2**-s times the LSB ratio\n"
-            "    static const int scaled_rounding = %s; // scaled_input %s\n"
-            "    static constexpr double scaled_min_code = %s, scaled_max_code = %s;\n"
-            "};\n" % (
-                self.n_features, _literal(math.ldexp(1.0, self.raw.fractional), "double"), self.raw,
-                ROUNDING[self.raw.rounding], _literal(self.raw.min_code, "double"),
-                _literal(self.raw.max_code, "double"), self.n_features, _table(np.array(scales), "double"),
-                ROUNDING[scaled.rounding], scaled, _literal(scaled.min_code, "double"),
-                _literal(scaled.max_code, "double"),
-            )
-        )  # fmt: skip
+        raw = self.raw
+        self.config.append(INPUT_CONFIG.format(
+            n_features=self.n_features, raw=raw, raw_scale=_literal(math.ldexp(1.0, raw.fractional), "double"),
+            raw_rounding=ROUNDING[raw.rounding], raw_min=_literal(raw.min_code, "double"),
+            raw_max=_literal(raw.max_code, "double"), shift_scales=_table(np.array(scales), "double"),
+            scaled=scaled, scaled_rounding=ROUNDING[scaled.rounding], scaled_min=_literal(scaled.min_code, "double"),
+            scaled_max=_literal(scaled.max_code, "double"),
+        ))  # fmt: skip
         self.layers.append(f"    double poison[lanes] = {{}};\n    double scaled[{self.n_features}][lanes];\n"
                            "    input_codes<input_config>(features, scaled, poison);")
         self.codes[layer.outputs[0]] = Codes(scaled.fractional, scaled.min_code, scaled.max_code, "double",
