@@ -113,3 +113,23 @@ def test_truncating_accumulator_is_refused_and_the_ap_fixed_driver_takes_over(tm
     assert_scores_identical(emulator.emulated_scores(events), emulator.hls4ml_scores(events), "fallback vs predict")
     with pytest.raises(FastKernelRefused, match="the fast scorer refused this firmware: layer dense_1"):
         emulator.emulated_scores(events, method="fast")
+
+
+def test_fast_saturation_counts_equal_the_numpy_model(firmware):
+    emulator, _ = firmware
+    edges = np.concatenate([edge_events(n_random=0)] * 1500)  # 19,500 events: two threads, a partial tile
+    counts = emulator.input_saturation(edges, method="fast")
+    np.testing.assert_array_equal(counts, emulator.input_saturation(edges, method="ap_fixed"))
+    assert counts.sum() > 0 and counts.min() > 0  # every feature saturates in some edge event
+    np.testing.assert_array_equal(emulator.fast.input_saturation(edges, threads=1), counts)
+    events = real_events(2000)
+    np.testing.assert_array_equal(emulator.input_saturation(events, method="fast"),
+                                  emulator.input_saturation(events, method="ap_fixed"))
+
+
+def test_fast_saturation_refuses_non_finite_features(firmware):
+    emulator, _ = firmware
+    events = edge_events(n_random=20)
+    events[3, 0], events[5, 43] = np.nan, -np.inf
+    with pytest.raises(ValueError, match=r"NaN or infinite values \(2 values\)"):
+        emulator.input_saturation(events)

@@ -81,6 +81,14 @@ class FirmwareEmulator:
             self.fast_refused = str(exc)
             log.warning("fast scorer refused this firmware (%s); emulated scores use the ap_fixed driver", exc)
 
+    def _use_fast(self, method: str) -> bool:
+        """Whether ``method`` ('auto', 'fast', 'ap_fixed') runs on the fast kernel; refuses what cannot."""
+        if method not in METHODS:
+            raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+        if method == "fast" and self.fast is None:
+            raise FastKernelRefused(f"the fast scorer refused this firmware: {self.fast_refused}")
+        return method != "ap_fixed" and self.fast is not None
+
     def float_scores(self, features: np.ndarray) -> np.ndarray:
         """Scores of the Keras model in float32 arithmetic, returned as float64 (N,)."""
         features = _checked_features(features)
@@ -97,11 +105,7 @@ class FirmwareEmulator:
         ``"ap_fixed"`` the firmware C++ through the batch driver (:mod:`gelato.hls.batch`),
         ``"auto"`` the fast kernel when available, else the batch driver.
         """
-        if method not in METHODS:
-            raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
-        if method == "fast" and self.fast is None:
-            raise FastKernelRefused(f"the fast scorer refused this firmware: {self.fast_refused}")
-        if method != "ap_fixed" and self.fast is not None:
+        if self._use_fast(method):
             return self.fast.scores(_checked_features(features, check_finite=False))
 
         features = _checked_features(features)
@@ -128,8 +132,14 @@ class FirmwareEmulator:
         """Model inputs as the firmware holds them: values of the scaled type (N, 44) float64."""
         return shift_input_words(_checked_features(features), self.raw_type, self.scaled_type, self.shifts)
 
-    def input_saturation(self, features: np.ndarray) -> np.ndarray:
-        """Per feature (44,), the number of events whose raw or scaled input word saturates."""
+    def input_saturation(self, features: np.ndarray, method: str = "auto") -> np.ndarray:
+        """Per feature (44,), the number of events whose raw or scaled input word saturates.
+
+        ``method`` as for :meth:`emulated_scores`: ``"fast"`` counts in the fast kernel's C++,
+        ``"ap_fixed"`` in numpy with :class:`FixedType` (the firmware's casts modelled there).
+        """
+        if self._use_fast(method):
+            return self.fast.input_saturation(_checked_features(features, check_finite=False))
         features = _checked_features(features).astype(np.float64)
         raw_saturated = self.raw_type.saturates(features)
         words = self.raw_type.quantize(features)

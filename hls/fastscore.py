@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 COMPILE_FLAGS = ("-O3", "-march=native", "-std=c++17", "-fPIC", "-shared", "-pthread")
 FAST_DIR = "fast"
 MIN_EVENTS_PER_THREAD = 8192
+ROUNDING_MODE_CHANGED = ("the floating-point rounding mode is not round-to-nearest-even; something in this "
+                         "process changed it, and the fast scorer relies on it")
 
 
 def available_cores() -> int:
@@ -91,7 +93,8 @@ def build_fast_library(source: str, out_dir: Path) -> tuple[Path, dict]:
 
 
 class FastScorer:
-    """ctypes handle on the fast kernel: ``scores(features)`` -> (N,) float64 firmware scores."""
+    """ctypes handle on the fast kernel: ``scores(features)`` -> (N,) float64 firmware scores,
+    ``input_saturation(features)`` -> per-feature counts of saturated input words."""
 
     def __init__(self, hls_model, out_dir: Path, threads: int | None = None):
         source = kernel_source(hls_model)  # FastKernelRefused when it cannot be exact
@@ -107,7 +110,31 @@ class FastScorer:
                              np.ctypeslib.ndpointer(np.float64, flags="C_CONTIGUOUS"), ctypes.c_long, ctypes.c_int]
         function.restype = ctypes.c_int
         self._function = function
+        counter = library.gelato_fast_input_saturation
+        counter.argtypes = [np.ctypeslib.ndpointer(np.float32, flags="C_CONTIGUOUS"),
+                            np.ctypeslib.ndpointer(np.int64, flags="C_CONTIGUOUS"), ctypes.c_long, ctypes.c_int]
+        counter.restype = ctypes.c_long
+        self._counter = counter
         self._library = library
+
+    def _inputs(self, features: np.ndarray, threads: int | None) -> tuple[np.ndarray, int]:
+        inputs = np.ascontiguousarray(features, dtype=np.float32)
+        if inputs.ndim != 2 or inputs.shape[1] != self.n_features:
+            raise ValueError(f"features must have shape (N, {self.n_features}), got {inputs.shape}")
+        wanted = int(threads) if threads else self.threads
+        return inputs, max(1, min(wanted, -(-len(inputs) // MIN_EVENTS_PER_THREAD)))
+
+    def input_saturation(self, features: np.ndarray, threads: int | None = None) -> np.ndarray:
+        """Per feature (n_features,), the events whose raw or scaled input word saturates (int64)."""
+        inputs, n_threads = self._inputs(features, threads)
+        counts = np.zeros(self.n_features, dtype=np.int64)
+        not_finite = self._counter(inputs, counts, len(inputs), n_threads)
+        if not_finite < 0:
+            raise RuntimeError(ROUNDING_MODE_CHANGED)
+        if not_finite:
+            raise ValueError(f"features contain NaN or infinite values ({not_finite} values); "
+                             f"the firmware input words cannot hold them")
+        return counts
 
     def scores(self, features: np.ndarray, threads: int | None = None) -> np.ndarray:
         """Scores of float32 features (N, n_features): exact values of the firmware's score type.
@@ -116,16 +143,10 @@ class FastScorer:
         8,192 events per thread use fewer threads.  Raises ``ValueError`` naming the first
         events with a NaN or infinite feature.
         """
-        inputs = np.ascontiguousarray(features, dtype=np.float32)
-        if inputs.ndim != 2 or inputs.shape[1] != self.n_features:
-            raise ValueError(f"features must have shape (N, {self.n_features}), got {inputs.shape}")
-        wanted = int(threads) if threads else self.threads
-        n_threads = max(1, min(wanted, -(-len(inputs) // MIN_EVENTS_PER_THREAD)))
-
+        inputs, n_threads = self._inputs(features, threads)
         scores = np.empty(len(inputs), dtype=np.float64)
         if self._function(inputs, scores, len(inputs), n_threads) != 0:
-            raise RuntimeError("the floating-point rounding mode is not round-to-nearest-even; "
-                               "something in this process changed it, and the fast scorer relies on it")
+            raise RuntimeError(ROUNDING_MODE_CHANGED)
         bad = np.flatnonzero(np.isnan(scores))
         if len(bad):
             raise ValueError(f"features contain NaN or infinite values ({len(bad)} events, first {bad[:5].tolist()}); "

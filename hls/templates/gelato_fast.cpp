@@ -91,6 +91,28 @@ Input:
     }
 }
 
+// Per feature, the events of a tile whose raw word or scaled model-input word saturates (the
+// same two casts as input_codes, compared with the type limits before the clamp).  Returns the
+// number of NaN or infinite features, which no input word holds.
+template <class CONFIG_T>
+inline long count_saturation(const float features[lanes][CONFIG_T::n_in], long counts[CONFIG_T::n_in]) {
+    long not_finite = 0;
+Features:
+    for (unsigned i = 0; i < CONFIG_T::n_in; i++) {
+        long saturated = 0;
+        for (unsigned b = 0; b < lanes; b++) {
+            const float value = features[b][i];
+            not_finite += !std::isfinite(value);
+            const double raw = round_code<double, CONFIG_T::raw_rounding>(double(value) * CONFIG_T::raw_scale);
+            const double word = std::min(std::max(raw, CONFIG_T::raw_min_code), CONFIG_T::raw_max_code);
+            const double scaled = round_code<double, CONFIG_T::scaled_rounding>(word * CONFIG_T::shift_scale[i]);
+            saturated += (raw != word) | (scaled < CONFIG_T::scaled_min_code) | (scaled > CONFIG_T::scaled_max_code);
+        }
+        counts[i] += saturated;
+    }
+    return not_finite;
+}
+
 // One SIMD register as a GCC vector type, so each multiply-add of a dense layer is one vector
 // instruction across events of a tile, whatever the auto-vectorizer decides.  The width follows
 // the instruction set the library is compiled for.
@@ -182,6 +204,37 @@ Tiles:
     }
 }
 
+// Saturation counts of events [first, last), added to counts; returns the non-finite feature count.
+inline long saturation_block(const float *features, long counts[n_features], long first, long last) {
+    typedef const float tile_t[lanes][n_features];
+    long not_finite = 0;
+Tiles:
+    for (long e = first; e + long(lanes) <= last; e += lanes) {
+        not_finite += count_saturation<input_config>(*reinterpret_cast<tile_t *>(features + e * n_features), counts);
+    }
+    const long done = first + (last - first) / long(lanes) * long(lanes);
+    if (done < last) { // the last, partial tile: zero-padded copy (zero saturates nothing)
+        float padded[lanes][n_features] = {};
+        std::copy(features + done * n_features, features + last * n_features, &padded[0][0]);
+        not_finite += count_saturation<input_config>(padded, counts);
+    }
+    return not_finite;
+}
+
+// Split [0, n_events) into one share of whole tiles per thread and run block(first, last, t) on each.
+template <class BLOCK_T> inline void run_threads(long n_events, int n_threads, BLOCK_T block) {
+    const long threads = std::max(1L, std::min<long>(n_threads, n_events));
+    const long share = ((n_events + threads - 1) / threads + lanes - 1) / lanes * lanes; // whole tiles
+    std::vector<std::thread> workers;
+    for (long t = 1; t < threads; t++) {
+        workers.emplace_back(block, std::min(n_events, t * share), std::min(n_events, (t + 1) * share), t);
+    }
+    block(0L, std::min(n_events, share), 0L);
+    for (std::thread &worker : workers) {
+        worker.join();
+    }
+}
+
 } // namespace gelato_fast
 
 extern "C" {
@@ -196,18 +249,34 @@ int gelato_fast_scores(const float *features, double *scores, long n_events, int
     if (std::fegetround() != FE_TONEAREST) {
         return -1;
     }
-    const long lanes = gelato_fast::lanes;
-    const long threads = std::max(1L, std::min<long>(n_threads, n_events));
-    const long share = ((n_events + threads - 1) / threads + lanes - 1) / lanes * lanes; // whole tiles
-    std::vector<std::thread> workers;
-    for (long t = 1; t < threads; t++) {
-        const long first = std::min(n_events, t * share), last = std::min(n_events, (t + 1) * share);
-        workers.emplace_back(gelato_fast::score_block, features, scores, first, last);
-    }
-    gelato_fast::score_block(features, scores, 0, std::min(n_events, share));
-    for (std::thread &worker : workers) {
-        worker.join();
-    }
+    gelato_fast::run_threads(n_events, n_threads, [=](long first, long last, long) {
+        gelato_fast::score_block(features, scores, first, last);
+    });
     return 0;
+}
+
+// Per feature, the number of events whose raw or scaled input word saturates (counts[n_features],
+// overwritten).  Returns the number of NaN or infinite features, or -1 when the rounding mode is
+// not round-to-nearest-even (counts then untouched).
+long gelato_fast_input_saturation(const float *features, long *counts, long n_events, int n_threads) {
+    if (std::fegetround() != FE_TONEAREST) {
+        return -1;
+    }
+    const long n = gelato_fast::n_features;
+    std::vector<long> partial(n * std::max(1, n_threads), 0), not_finite(std::max(1, n_threads), 0);
+    gelato_fast::run_threads(n_events, n_threads, [&](long first, long last, long t) {
+        not_finite[t] = gelato_fast::saturation_block(features, partial.data() + t * n, first, last);
+    });
+    long total_not_finite = 0;
+    for (long i = 0; i < n; i++) {
+        counts[i] = 0;
+    }
+    for (long t = 0; t < long(not_finite.size()); t++) {
+        total_not_finite += not_finite[t];
+        for (long i = 0; i < n; i++) {
+            counts[i] += partial[t * n + i];
+        }
+    }
+    return total_not_finite;
 }
 }
