@@ -4,7 +4,8 @@ This module belongs to the hls stage.  :func:`gelato.hls.fastkernel.kernel_sourc
 C++ kernel that reproduces the firmware's fixed-point arithmetic exactly on native types (or
 refuses, see there); this module compiles it into ``<project>/fast/libgelato_fast-<key>.so``
 and calls it through ctypes on float32 features, splitting each block over several threads
-inside the library (the call releases the GIL).  The inputs are the float32 values the event
+inside the library (the call releases the GIL).  The same library counts the saturated input
+words per feature, with the same casts.  The inputs are the float32 values the event
 files hold, cast to the raw input word in C++ exactly as the firmware casts the same value.
 
 The library is built with ``-O3 -march=native``: the key in its name hashes the source, the
@@ -93,8 +94,12 @@ def build_fast_library(source: str, out_dir: Path) -> tuple[Path, dict]:
 
 
 class FastScorer:
-    """ctypes handle on the fast kernel: ``scores(features)`` -> (N,) float64 firmware scores,
-    ``input_saturation(features)`` -> per-feature counts of saturated input words."""
+    """ctypes handle on the fast kernel (scores and input-saturation counts).
+
+    ``scores(features)`` gives the (N,) float64 firmware scores, ``input_saturation(features)``
+    the per-feature counts of events with a saturated input word (C ``long`` is int64 on the
+    LP64 Linux this builds for).
+    """
 
     def __init__(self, hls_model, out_dir: Path, threads: int | None = None):
         source = kernel_source(hls_model)  # FastKernelRefused when it cannot be exact
