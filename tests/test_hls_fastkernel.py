@@ -9,7 +9,9 @@ import subprocess
 import numpy as np
 import pytest
 
-from gelato.hls.fastkernel import ROUNDING, TEMPLATE, Codes, FastKernelRefused, KernelWriter, _round_code
+from gelato.hls.fastkernel import (
+    INPUT_CONFIG, ROUNDING, TEMPLATE, Codes, FastKernelRefused, KernelWriter, _round_code,
+)
 from gelato.hls.fixedpoint import FixedType
 
 TARGET = "ap_fixed<4,2,{rounding},AP_SAT>"  # codes -8..7, 2 fraction bits
@@ -26,12 +28,17 @@ def _cast_library(tmp_path, arithmetic: str):
         functions.append(f'extern "C" void test_{mode}({arithmetic} *codes) {{\n'
                          f"    gelato_fast::cast_codes<{arithmetic}, gelato_fast::cast_{mode}>"
                          f"(reinterpret_cast<{arithmetic} (*)[gelato_fast::lanes]>(codes));\n}}")
-    config = "static const unsigned n_features = 1;\n" + "\n".join(casts)
+    input_config = INPUT_CONFIG.format(n_features=1, raw="ap_fixed<8,4>", raw_scale="16.0", raw_rounding="trn",
+                                       raw_min="-128.0", raw_max="127.0", shift_scales="1.0", scaled="ap_fixed<8,4>",
+                                       scaled_rounding="trn", scaled_min="-128.0", scaled_max="127.0")
+    config = input_config + "\n".join(casts)
     body = "    (void)features;\n    std::fill(scores, scores + lanes, 0.0);"
     source = TEMPLATE.read_text().replace("@CONFIG@", config).replace("@LAYERS@", body) + "\n".join(functions)
     (tmp_path / "casts.cpp").write_text(source)
-    subprocess.run([shutil.which("g++"), "-O3", "-march=native", "-std=c++17", "-fPIC", "-shared", "-pthread",
-                    "casts.cpp", "-o", "casts.so"], check=True, cwd=tmp_path, capture_output=True, text=True)
+    command = [shutil.which("g++"), "-O3", "-march=native", "-std=c++17", "-fPIC", "-shared", "-pthread",
+               "casts.cpp", "-o", "casts.so"]
+    built = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True)
+    assert built.returncode == 0, f"g++ failed on the template's casts:\n{built.stderr[-3000:]}"
     return ctypes.CDLL(str(tmp_path / "casts.so"))
 
 
