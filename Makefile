@@ -15,7 +15,7 @@ SAMPLES    ?= data/samples
 REPORTS    ?= reports
 BUILD      ?= build
 
-.PHONY: help venv data train shifts hls csim synth synth-oss oss-tools calibrate test test-all clean
+.PHONY: help venv data train shifts hls csim synth synth-oss oss-tools calibrate bench test test-all clean
 
 help:
 	@echo "make calibrate   main job: firmware scores, thresholds, efficiencies, reports/"
@@ -31,6 +31,7 @@ help:
 	@echo "make hls         convert the firmware model to a compiled hls4ml project"
 	@echo "make venv        create .venv from requirements.lock (done by every target when needed)"
 	@echo "make clean       remove build/, reports/ and .pytest_cache/"
+	@echo "make bench       events/s of float model, hls4ml predict, ap_fixed driver and fast scorer"
 
 venv: $(STAMP)
 
@@ -77,6 +78,11 @@ synth-oss: $(STAMP) oss-tools
 
 calibrate: $(STAMP)
 	$(GELATO) calibrate --config $(HLS_CONFIG) --model $(MODEL) --samples $(SAMPLES) --build $(BUILD) --reports $(REPORTS)
+
+# Throughput of the scorers on the same events (zero bias; BENCH_ARGS="--events 1000000" replicates it).
+bench: $(STAMP)
+	$(GELATO) bench --config $(HLS_CONFIG) --model $(MODEL) --sample $(SAMPLES)/zerobias.h5 --out $(BUILD)/hls \
+	  --reports $(REPORTS) $(BENCH_ARGS)
 
 # The Verilator round-trip tests run when Verilator can be installed and skip (saying why) when not.
 test: $(STAMP)

@@ -25,6 +25,7 @@ STAGE_COMMANDS = (
     "gelato.hls.oss_commands",
     "gelato.calibration.commands",
     "gelato.calibration.findings_commands",
+    "gelato.bench_commands",
 )
 
 

@@ -2,11 +2,19 @@
 
 This module belongs to the hls stage and is what the calibration stage calls.  The
 emulator converts the firmware Keras model with the YAML config (reusing a compiled
-build when model and config are unchanged, see :mod:`gelato.hls.convert`) and then
-runs the very C++ that becomes the firmware, compiled with g++, through a batch
-driver (many events per call; hls4ml's own one-event-per-call ``predict`` stays available
-as :meth:`FirmwareEmulator.hls4ml_scores` and is tested to agree).  Inputs are passed as float64 copies of the float32
-features, so the C++ casts the same number the g++ testbench reads from its text file.
+build when model and config are unchanged, see :mod:`gelato.hls.convert`) and scores
+events bit-accurately in one of two ways (``method`` of :meth:`FirmwareEmulator.emulated_scores`):
+
+* ``"fast"``: the fused kernel of :mod:`gelato.hls.fastscore`, the firmware's arithmetic on
+  native types in several threads, generated from the same hls4ml model and proven exact for
+  its types (or refused, with the reason);
+* ``"ap_fixed"``: the very C++ that becomes the firmware, compiled with g++, through a batch
+  driver (many events per call; inputs as float64 copies of the float32 features, so the C++
+  casts the same number the g++ testbench reads from its text file).
+
+``"auto"`` (the default) is the fast kernel, or the ap_fixed driver when the fast kernel
+refused this configuration.  hls4ml's own one-event-per-call ``predict`` stays available as
+:meth:`FirmwareEmulator.hls4ml_scores`; tests require all three to agree on every event.
 
 It also gives the float (TensorFlow) scores of the same Keras model, and counts, per
 feature, the events whose raw input word or scaled model-input word saturates.
@@ -25,27 +33,33 @@ from gelato.hls.batch import BatchRunner
 from gelato.hls.config import config_types
 from gelato.hls.convert import convert_firmware
 from gelato.hls.extension import shift_input_words
+from gelato.hls.fastkernel import FastKernelRefused
+from gelato.hls.fastscore import FAST_DIR, FastScorer
 from gelato.hls.fixedpoint import FixedType
 
 log = logging.getLogger(__name__)
 
 FLOAT_BATCH = 65536
 EMULATION_BLOCK = 1 << 20
+METHODS = ("auto", "fast", "ap_fixed")
 
 
-def _checked_features(features: np.ndarray) -> np.ndarray:
+def _checked_features(features: np.ndarray, check_finite: bool = True) -> np.ndarray:
     features = np.asarray(features)
     if features.ndim != 2 or features.shape[1] != N_FEATURES:
         raise ValueError(f"features must have shape (N, {N_FEATURES}), got {features.shape}")
-    if not np.isfinite(features).all():
+    if check_finite and not np.isfinite(features).all():
         raise ValueError("features contain NaN or infinite values; the firmware input words cannot hold them")
     return features.astype(np.float32, copy=False)
 
 
 class FirmwareEmulator:
-    """The compiled firmware (bit-accurate) and its float Keras twin, side by side."""
+    """The compiled firmware (bit-accurate) and its float Keras twin, side by side.
 
-    def __init__(self, model_path: Path, config_path: Path, build_dir: Path):
+    ``threads`` is the fast scorer's thread count (default: the cores this process may use).
+    """
+
+    def __init__(self, model_path: Path, config_path: Path, build_dir: Path, threads: int | None = None):
         project = convert_firmware(Path(model_path), Path(config_path), Path(build_dir))
         self.project = project
         self.keras_model = project.keras_model
@@ -59,6 +73,21 @@ class FirmwareEmulator:
         self.scaled_type: FixedType = types["scaled_input"]
         self.score_type: FixedType = types["score"]
         self._batch = BatchRunner(project.batch_library, N_FEATURES, 1)
+        self.fast: FastScorer | None = None
+        self.fast_refused: str | None = None
+        try:
+            self.fast = FastScorer(self.hls_model, self.project_dir / FAST_DIR, threads)
+        except FastKernelRefused as exc:
+            self.fast_refused = str(exc)
+            log.warning("fast scorer refused this firmware (%s); emulated scores use the ap_fixed driver", exc)
+
+    def _use_fast(self, method: str) -> bool:
+        """Whether ``method`` ('auto', 'fast', 'ap_fixed') runs on the fast kernel; refuses what cannot."""
+        if method not in METHODS:
+            raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+        if method == "fast" and self.fast is None:
+            raise FastKernelRefused(f"the fast scorer refused this firmware: {self.fast_refused}")
+        return method != "ap_fixed" and self.fast is not None
 
     def float_scores(self, features: np.ndarray) -> np.ndarray:
         """Scores of the Keras model in float32 arithmetic, returned as float64 (N,)."""
@@ -68,11 +97,17 @@ class FirmwareEmulator:
         scores = self.keras_model.predict(features, batch_size=FLOAT_BATCH, verbose=0)
         return np.asarray(scores, dtype=np.float64).reshape(len(features))
 
-    def emulated_scores(self, features: np.ndarray) -> np.ndarray:
+    def emulated_scores(self, features: np.ndarray, method: str = "auto") -> np.ndarray:
         """Bit-accurate firmware scores (N,) float64, each an exact value of ``score_type``.
 
-        Runs the compiled firmware C++ through the batch driver (:mod:`gelato.hls.batch`).
+        ``method``: ``"fast"`` the fused native kernel (:mod:`gelato.hls.fastscore`; raises
+        :class:`~gelato.hls.fastkernel.FastKernelRefused` when it refused this firmware),
+        ``"ap_fixed"`` the firmware C++ through the batch driver (:mod:`gelato.hls.batch`),
+        ``"auto"`` the fast kernel when available, else the batch driver.
         """
+        if self._use_fast(method):
+            return self.fast.scores(_checked_features(features, check_finite=False))
+
         features = _checked_features(features)
         scores = np.zeros(len(features))
         for start in range(0, len(features), EMULATION_BLOCK):
@@ -97,8 +132,14 @@ class FirmwareEmulator:
         """Model inputs as the firmware holds them: values of the scaled type (N, 44) float64."""
         return shift_input_words(_checked_features(features), self.raw_type, self.scaled_type, self.shifts)
 
-    def input_saturation(self, features: np.ndarray) -> np.ndarray:
-        """Per feature (44,), the number of events whose raw or scaled input word saturates."""
+    def input_saturation(self, features: np.ndarray, method: str = "auto") -> np.ndarray:
+        """Per feature (44,), the number of events whose raw or scaled input word saturates.
+
+        ``method`` as for :meth:`emulated_scores`: ``"fast"`` counts in the fast kernel's C++,
+        ``"ap_fixed"`` in numpy with :class:`FixedType` (the firmware's casts modelled there).
+        """
+        if self._use_fast(method):
+            return self.fast.input_saturation(_checked_features(features, check_finite=False))
         features = _checked_features(features).astype(np.float64)
         raw_saturated = self.raw_type.saturates(features)
         words = self.raw_type.quantize(features)
