@@ -134,10 +134,13 @@ def precision_plan(config: dict, keras_model, source: str = "<config>") -> Preci
     return plan
 
 
-def hls4ml_settings(config: dict, plan: PrecisionPlan) -> dict:
-    """The hls4ml ``hls_config`` dict: every layer's accum and result type explicit."""
+def hls4ml_settings(config: dict, plan: PrecisionPlan, trace: bool = False) -> dict:
+    """The hls4ml ``hls_config`` dict: every layer's accum and result type explicit.
+
+    ``trace=True`` asks hls4ml to save every layer's output (for :mod:`gelato.hls.trace`).
+    """
     layer_names = {
-        name: {"Precision": {kind: str(fixed) for kind, fixed in kinds.items()}, "Trace": False}
+        name: {"Precision": {kind: str(fixed) for kind, fixed in kinds.items()}, "Trace": trace}
         for name, kinds in plan.layer_types.items()
     }
     return {
@@ -151,7 +154,7 @@ def hls4ml_settings(config: dict, plan: PrecisionPlan) -> dict:
     }
 
 
-def _verify_types(hls_model, plan: PrecisionPlan) -> None:
+def verify_types(hls_model, plan: PrecisionPlan) -> None:
     """Fail if hls4ml changed any type we set (an optimizer pass or a fallback default)."""
     for layer in hls_model.get_layers():
         if layer.name.endswith("_linear") and layer.get_attr("activation") != "linear":
@@ -253,7 +256,7 @@ def convert_firmware(model_path: Path, config_path: Path, out_root: Path) -> Con
             project_name=config["project_name"], backend=config["backend"], part=config["part"],
             clock_period=config["clock_period_ns"], io_type=config["io_type"],
         )  # fmt: skip
-        _verify_types(hls_model, plan)
+        verify_types(hls_model, plan)
         fingerprint = build_fingerprint(Path(model_path), Path(config_path))
         reused = _load_matching_build(hls_model, project_dir, fingerprint)
         if not reused:
