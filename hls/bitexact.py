@@ -33,7 +33,7 @@ from gelato.hls.config import file_digest
 from gelato.hls.convert import build_lock
 from gelato.hls.csim import build_testbench, compare_float, run_testbench, sample_labels, write_testbench_data
 from gelato.hls.emulate import FirmwareEmulator
-from gelato.hls.input_sets import input_sets
+from gelato.hls.input_sets import coverage, input_sets
 from gelato.hls.reference import reference_scores, reference_trace
 from gelato.io import Names, atomic_output, read_events
 
@@ -104,6 +104,7 @@ def run_set(emulator: FirmwareEmulator, name: str, features: np.ndarray, with_cs
         timings["csim"] = time.perf_counter() - start
 
     comparison = compare_set(name, scores)
+    comparison["coverage"] = coverage(features, emulator.raw_type, emulator.scaled_type, emulator.shifts)
     comparison["emulation_vs_float"] = compare_float(scores["emulation"], floats, emulator.score_type.lsb)
     log.info("%s: %d events; %s", name, len(features),
              ", ".join(f"{a}-{b} {comparison[f'{a}_vs_{b}']['mismatches']}" for a, b in PAIRS

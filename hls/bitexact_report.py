@@ -49,11 +49,22 @@ def markdown(result: dict) -> str:
     lines += ["", "The float Keras model is not bit-exact by design (it computes in float32); its difference "
               "matters on the committed samples. The random and edge-case sets saturate input words on purpose, "
               "where the float model and the firmware part ways.", ""]
+    lines += _coverage_lines(result)
     lines += _mismatch_lines(result)
     timing = result["timing_s"]
     lines += ["## Timing", "", f"Total {timing['total']} s. Per set (s): " + "; ".join(
         f"{name}: " + ", ".join(f"{k} {v}" for k, v in t.items()) for name, t in timing["per_set"].items()), ""]
     return "\n".join(lines)
+
+
+def _coverage_lines(result: dict) -> list[str]:
+    keys = list(next(iter(result["sets"].values()))["coverage"])
+    lines = ["## What the sets reach (input words)", "", "| set | " + " | ".join(k.replace("_", " ") for k in keys)
+             + " |", "|---|" + "---:|" * len(keys)]
+    for name, s in result["sets"].items():
+        lines.append(f"| {name} | " + " | ".join(f"{s['coverage'][k]:,}" for k in keys) + " |")
+    return lines + ["", "A tie lies exactly half-way between two codes (half to even and half up differ on it); "
+                    "a scaled word is counted as saturated only when its raw word was not.", ""]
 
 
 def _mismatch_lines(result: dict) -> list[str]:

@@ -9,7 +9,8 @@ This module belongs to the hls stage.  It
    (:func:`hls4ml_settings`), converts with the bit-shift extension registered, and
    checks that hls4ml kept each type as given;
 3. writes the project into ``<out>/<project_name>/``, patches the testbench so it prints
-   results with every digit, and compiles the C++ emulation library with g++;
+   results with every digit, and compiles the C++ emulation library with g++; checks
+   that the exponent table written into the firmware is the model's, feature by feature;
 4. records the SHA-256 of model, config, header and the hls4ml version in
    ``gelato_build.json`` so the next run reuses the compiled library when nothing changed.
 
@@ -43,7 +44,12 @@ from gelato.hls.config import (
 )
 from gelato.hls.batch import LIBRARY as BATCH_LIBRARY
 from gelato.hls.batch import build_batch_library
-from gelato.hls.extension import HEADER, from_hls4ml_precision, register_bitshift_extension
+from gelato.hls.extension import (
+    HEADER,
+    from_hls4ml_precision,
+    register_bitshift_extension,
+    verify_generated_shift_table,
+)
 from gelato.hls.fixedpoint import FixedType
 
 log = logging.getLogger(__name__)
@@ -261,6 +267,7 @@ def convert_firmware(model_path: Path, config_path: Path, out_root: Path) -> Con
         reused = _load_matching_build(hls_model, project_dir, fingerprint)
         if not reused:
             _write_and_compile(hls_model, project_dir, config["project_name"], fingerprint)
+        verify_generated_shift_table(project_dir / "firmware" / "parameters.h", plan.shifts)
 
     seconds = time.perf_counter() - start
     log.info("%s %s in %.1f s", "reused compiled build" if reused else "converted and compiled", project_dir, seconds)

@@ -99,6 +99,25 @@ def edge_cases(n_events: int, raw: FixedType, scaled: FixedType, shifts: Sequenc
     return events
 
 
+def coverage(features: np.ndarray, raw: FixedType, scaled: FixedType, shifts: Sequence[int]) -> dict[str, int]:
+    """How many input words of a set sit on the cases that matter (ties, limits, padding, odd angles)."""
+    values = np.asarray(features, dtype=np.float32).astype(np.float64)
+    words = raw.quantize(values)
+    shifted = np.ldexp(words, -np.asarray(shifts, dtype=np.int64))
+    angles = np.array([not name.endswith("_pt") for name in FEATURE_NAMES])
+    objects = values[:, : N_FEATURES - 2].reshape(len(values), -1, 3)
+    return {
+        "raw_word_ties": int(exact_ties(values, raw).sum()),
+        "scaled_word_ties": int(exact_ties(shifted, scaled).sum()),
+        "raw_words_saturated": int(raw.saturates(values).sum()),
+        "scaled_words_saturated": int((scaled.saturates(shifted) & ~raw.saturates(values)).sum()),
+        "zero_padded_objects": int((objects == 0).all(axis=2).sum()),
+        "all_zero_events": int((values == 0).all(axis=1).sum()),
+        "angles_beyond_pi": int((np.abs(values[:, angles]) > np.pi).sum()),
+        "negative_angles": int((values[:, angles] < 0).sum()),
+    }
+
+
 def input_sets(n_random: int, raw: FixedType, scaled: FixedType, shifts: Sequence[int], seed: int = 2026) -> dict:
     """The three generated sets, ``n_random`` events in all (a third each, the rest to the edge cases)."""
     if n_random < 0:
