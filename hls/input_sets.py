@@ -104,7 +104,8 @@ def coverage(features: np.ndarray, raw: FixedType, scaled: FixedType, shifts: Se
     values = np.asarray(features, dtype=np.float32).astype(np.float64)
     words = raw.quantize(values)
     shifted = np.ldexp(words, -np.asarray(shifts, dtype=np.int64))
-    angles = np.array([not name.endswith("_pt") for name in FEATURE_NAMES])
+    eta = np.array([name.endswith("_eta") for name in FEATURE_NAMES])
+    phi = np.array([name.endswith("_phi") for name in FEATURE_NAMES])
     objects = values[:, : N_FEATURES - 2].reshape(len(values), -1, 3)
     return {
         "raw_word_ties": int(exact_ties(values, raw).sum()),
@@ -113,8 +114,9 @@ def coverage(features: np.ndarray, raw: FixedType, scaled: FixedType, shifts: Se
         "scaled_words_saturated": int((scaled.saturates(shifted) & ~raw.saturates(values)).sum()),
         "zero_padded_objects": int((objects == 0).all(axis=2).sum()),
         "all_zero_events": int((values == 0).all(axis=1).sum()),
-        "angles_beyond_pi": int((np.abs(values[:, angles]) > np.pi).sum()),
-        "negative_angles": int((values[:, angles] < 0).sum()),
+        "eta_beyond_4.9": int((np.abs(values[:, eta]) > 4.9).sum()),
+        "phi_beyond_pi": int((np.abs(values[:, phi]) > np.float32(np.pi)).sum()),
+        "negative_eta_or_phi": int((values[:, eta | phi] < 0).sum()),
     }
 
 
