@@ -164,7 +164,8 @@ def run_bitexact(model_path: Path, config_path: Path, build_dir: Path, sample_fi
     result = {
         "verdict": "FAIL" if any(p["mismatches"] for p in summed.values()) else "PASS",
         "events": {"committed": sum(len(x) for x in committed.values()),
-                   "random_and_edge": sum(len(x) for x in generated.values()), "total": sum(len(x) for x in sets.values())},
+                   "random_and_edge": sum(len(x) for x in generated.values()),
+                   "total": sum(len(x) for x in sets.values())},
         "csim_run": csim, "seed": seed, "pairs": summed, "sets": per_set,
         "inputs": {"model": str(model_path), "model_sha256": file_digest(model_path), "hls_config": str(config_path),
                    "hls_config_sha256": file_digest(config_path)},

@@ -14,7 +14,8 @@ PAIR_LABELS = {"reference_vs_emulation": "integer reference vs emulation",
 def verdict_line(result: dict) -> str:
     """``bitexact: PASS reference=emulation=csim on N events (M committed + K random/edge), 0 mismatches``."""
     events, pairs = result["events"], result["pairs"]
-    counted = f"{events['total']:,} events ({events['committed']:,} committed + {events['random_and_edge']:,} random/edge)"
+    counted = (f"{events['total']:,} events ({events['committed']:,} committed + "
+               f"{events['random_and_edge']:,} random/edge)")
     paths = "reference=emulation=csim" if result["csim_run"] else "reference=emulation (C-simulation not run)"
     if result["verdict"] == "PASS":
         return f"bitexact: PASS {paths} on {counted}, 0 mismatches"

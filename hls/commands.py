@@ -59,7 +59,8 @@ def register(subparsers) -> None:
                    help="sample files or directories of *.h5, compared event by event in full (default: %(default)s)")
     p.add_argument("--random-events", type=int, default=1_000_000,
                    help="random and edge-case events added to the samples (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=2026, help="seed of the random and edge-case sets (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=2026,
+                   help="seed of the random and edge-case sets (default: %(default)s)")
     p.add_argument("--no-csim", action="store_true", help="compare reference and emulation only (no g++ testbench)")
     p.add_argument("--reports", type=Path, default=DEFAULT_REPORTS, help="where bitexact.md/bitexact.json go")
     p.add_argument("--names", type=Path, default=None,

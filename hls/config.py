@@ -209,7 +209,8 @@ def check_shift_exponents(raw: FixedType, scaled: FixedType, shifts: list[int]) 
         smallest = raw.lsb * 2.0 ** -exponent
         if largest < scaled.lsb:
             raise PrecisionError(f"shift {i} ({names[i]}) = {exponent}: the largest raw word {raw.max_value} becomes "
-                                 f"{largest}, below one LSB ({scaled.lsb}) of scaled_input {scaled}: the feature vanishes")
+                                 f"{largest}, below one LSB ({scaled.lsb}) of scaled_input {scaled}: "
+                                 "the feature vanishes")
         if smallest > scaled.max_value:
             raise PrecisionError(f"shift {i} ({names[i]}) = {exponent}: one raw LSB becomes {smallest}, beyond the "
                                  f"largest scaled_input {scaled} value {scaled.max_value}: every word saturates")

@@ -48,17 +48,24 @@ def _exact_integer_matmul(x_codes: np.ndarray, w_codes: np.ndarray) -> np.ndarra
 
 
 def _dense_codes(x_codes: np.ndarray, x_type: FixedType, layer, accum: FixedType) -> np.ndarray:
-    """Integer codes of bias + x @ W on the accumulator's LSB grid (exact in int64)."""
+    """Integer codes of bias + x @ W on the accumulator's LSB grid (exact in int64).
+
+    Products and bias are moved onto the accumulator's grid by left shifts, as the C++
+    casts them into ``accum_t``; an accumulator with fewer fraction bits (which rounds)
+    is not modelled.
+    """
     kernel, bias = (np.asarray(v, dtype=np.float64) for v in layer.get_weights())
     w_type, b_type = quantizer_type(layer.kernel_quantizer_internal), quantizer_type(layer.bias_quantizer_internal)
-    product_fraction = x_type.fractional + w_type.fractional
-    if product_fraction < b_type.fractional or accum.fractional != product_fraction:
-        raise NotImplementedError(f"layer {layer.name}: the reference needs a full-width accumulator ({accum} given)")
+    product_shift = accum.fractional - (x_type.fractional + w_type.fractional)
+    bias_shift = accum.fractional - b_type.fractional
+    if product_shift < 0 or bias_shift < 0:
+        raise NotImplementedError(f"layer {layer.name}: accumulator {accum} drops fraction bits of the products or "
+                                  f"the bias; the reference models full-width accumulators only")
     if accum.width > MAX_EXACT_BITS:
         raise NotImplementedError(f"layer {layer.name}: accumulator {accum} is wider than int64 can hold exactly")
 
-    sums = _exact_integer_matmul(x_codes, w_type.codes(kernel))
-    return sums + (b_type.codes(bias) << (product_fraction - b_type.fractional))
+    sums = _exact_integer_matmul(x_codes, w_type.codes(kernel)) << product_shift
+    return sums + (b_type.codes(bias) << bias_shift)
 
 
 def _values(codes: np.ndarray, fixed: FixedType) -> np.ndarray:
