@@ -11,7 +11,8 @@ itself, and the index links them):
     reports/findings.md, findings.json   the seed paper's findings (when measured, see findings.py)
 
 and summarises ``reports/synth.json`` when ``gelato synth`` has written one (see
-:mod:`.synthesis_section`).
+:mod:`.synthesis_section`) and ``reports/bitexact.json`` when ``gelato bitexact`` has (see
+:mod:`.bitexact_section`).
 
 Everything is first written to a staging folder inside ``reports/`` and moved into place
 at the end (the plots folder as a whole, then the JSON, then the index), so an
@@ -34,12 +35,14 @@ from gelato.calibration import plots, tables
 from gelato.calibration.findings_report import findings_markdown, index_section
 from gelato.calibration.pipeline import KINDS, CalibrationResult, saturation_table
 from gelato.calibration.rates import PASS_RULE
+from gelato.calibration.bitexact_section import bitexact_markdown, bitexact_summary
 from gelato.calibration.synthesis_section import synthesis_markdown, synthesis_summary
 
 log = logging.getLogger(__name__)
 
 SUBDIR = "calibration"
 PLOTS_HEADING = "## Plots"
+MENU_HEADING = "## Baseline L1 menu"
 
 #: Keys of the C-simulation result that measure run time; kept in csim.json, left out of
 #: summary.json so that a rerun gives an identical summary.
@@ -170,7 +173,7 @@ def _index(result: CalibrationResult, summary: dict, sections: dict[str, str], f
         "",
         _bit_exact_text(be),
         "",
-        "## Baseline L1 menu",
+        MENU_HEADING,
         "",
         f"Rates on `{s.reference_process}`; the unique rate excludes every event the menu decision accepts. "
         f"Decision used: {menu['source']}. Table: {link('menu_rates')}",
@@ -256,6 +259,8 @@ def write_report(result: CalibrationResult, reports_dir: Path, findings: dict | 
         sub = staging / SUBDIR
         summary = build_summary(result)
         summary["synthesis"] = synthesis_summary(reports_dir, result.inputs.get("model"), result.inputs.get("hls_config"))
+        summary["bit_exact"]["three_way"] = bitexact_summary(reports_dir, result.inputs.get("model"),
+                                                             result.inputs.get("hls_config"))
         if findings is not None:
             summary["findings"] = findings
             (staging / "findings.json").write_text(json.dumps(findings, indent=1) + "\n")
@@ -270,6 +275,8 @@ def write_report(result: CalibrationResult, reports_dir: Path, findings: dict | 
         if findings is not None:
             index = index.replace(PLOTS_HEADING, index_section(findings) + "\n" + PLOTS_HEADING, 1)
         index = index.replace(PLOTS_HEADING, synthesis_markdown(summary["synthesis"]) + "\n" + PLOTS_HEADING, 1)
+        three_way = bitexact_markdown(summary["bit_exact"]["three_way"])
+        index = index.replace(MENU_HEADING, three_way + "\n" + MENU_HEADING, 1)
         (staging / "index.md").write_text(index + "\n")
         _commit(staging, reports_dir)
     finally:

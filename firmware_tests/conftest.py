@@ -77,3 +77,61 @@ def edge_events(n_random: int = 300, seed: int = 5) -> np.ndarray:
     realistic[:, 42] = rng.exponential(40.0, n_random)
     realistic[:, 43] = rng.uniform(-np.pi, np.pi, n_random)
     return np.concatenate([np.stack(specials), realistic]).astype(np.float32)
+
+
+def small_firmware(work: Path, weights: dict[str, tuple[np.ndarray, np.ndarray]] | None = None, *,
+                   quantizers=None, hidden_units=(32, 16), latent_dim: int = 3, scaled_input: str | None = None,
+                   seed: int = 3):
+    """A compiled FirmwareEmulator for a firmware model of any size and precision.
+
+    The config is the default one with every type after the model input set by
+    :func:`gelato.hls.exact_types.exact_precisions` (optionally another ``scaled_input``).
+    ``weights`` maps layer names to (kernel, bias); layers not given get seeded random
+    weights spread over (and beyond) their quantizer's range.
+    """
+    import yaml
+
+    from gelato.hls.config import load_hls_config
+    from gelato.hls.emulate import FirmwareEmulator
+    from gelato.hls.exact_types import exact_precisions
+    from gelato.model.firmware import FirmwareQuantizers, build_firmware_model, save_firmware_model
+
+    work.mkdir(parents=True, exist_ok=True)
+    model = build_firmware_model(SEED_SHIFTS, quantizers or FirmwareQuantizers(), hidden_units, latent_dim)
+    rng = np.random.default_rng(seed)
+    for layer in (layer for layer in model.layers if type(layer).__name__ == "QDense"):
+        kernel, bias = layer.get_weights()
+        given = (weights or {}).get(layer.name)
+        layer.set_weights(given if given is not None else
+                          [rng.uniform(-1.5, 1.5, kernel.shape).astype(np.float32),
+                           rng.uniform(-3.0, 3.0, bias.shape).astype(np.float32)])  # fmt: skip
+    save_firmware_model(model, work / "firmware_model.h5")
+
+    config = load_hls_config()
+    if scaled_input is not None:
+        config["precision"]["scaled_input"] = scaled_input
+    (work / "hls.yaml").write_text(yaml.safe_dump(exact_precisions(config, model), sort_keys=False))
+    return FirmwareEmulator(work / "firmware_model.h5", work / "hls.yaml", work / "build")
+
+
+def three_path_scores(emulator, events: np.ndarray) -> dict[str, np.ndarray]:
+    """Scores of the integer reference, the compiled emulation and the g++ C-simulation."""
+    from gelato.hls.bitexact import csim_scores
+    from gelato.hls.csim import build_testbench
+    from gelato.hls.reference import reference_scores
+
+    build_testbench(emulator.project_dir, emulator.config["project_name"])
+    return {
+        "reference": reference_scores(emulator.keras_model, emulator.config, events),
+        "emulation": emulator.emulated_scores(events),
+        "csim": csim_scores(emulator, events, emulator.float_scores(events)),
+    }
+
+
+def assert_paths_identical(scores: dict[str, np.ndarray], what: str) -> None:
+    """Every path equals the emulation on every event; the message counts and lists the first that differ."""
+    for path, values in scores.items():
+        differ = np.flatnonzero(values != scores["emulation"])
+        first = [(int(i), float(values[i]), float(scores["emulation"][i])) for i in differ[:5]]
+        assert len(differ) == 0, (f"{what}: {path} differs from the emulation on {len(differ)} of {len(values)} "
+                                  f"events; first (event, {path}, emulation): {first}")

@@ -1,6 +1,7 @@
-"""Subcommands of the hls stage (registered on the `gelato` CLI): convert, csim, synth.
+"""Subcommands of the hls stage (registered on the `gelato` CLI): convert, csim, bitexact, synth.
 
-Exit codes: 0 success; 1 the C-simulation differs from the emulation on some event;
+Exit codes: 0 success; 1 the C-simulation differs from the emulation on some event (``csim``),
+or any two of reference, emulation and C-simulation differ on some event (``bitexact``);
 2 a user error (bad config, missing file; printed by the CLI); 3 ``synth`` found no
 vendor HLS tool (and, with ``--path auto``, no open-source tools either), so nothing was
 synthesised; 4 the vendor tool ran and failed.
@@ -50,6 +51,21 @@ def register(subparsers) -> None:
     p.add_argument("--names", type=Path, default=None,
                    help="feature-name mapping YAML for other file layouts (see docs/inputs.md)")
     p.set_defaults(func=csim_command)
+
+    p = subparsers.add_parser("bitexact", help="integer reference = emulation = C-simulation on every committed "
+                                               "sample plus random and edge-case inputs; one-line verdict")
+    _common(p)
+    p.add_argument("--samples", type=Path, nargs="+", default=[DEFAULT_SAMPLES],
+                   help="sample files or directories of *.h5, compared event by event in full (default: %(default)s)")
+    p.add_argument("--random-events", type=int, default=1_000_000,
+                   help="random and edge-case events added to the samples (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=2026,
+                   help="seed of the random and edge-case sets (default: %(default)s)")
+    p.add_argument("--no-csim", action="store_true", help="compare reference and emulation only (no g++ testbench)")
+    p.add_argument("--reports", type=Path, default=DEFAULT_REPORTS, help="where bitexact.md/bitexact.json go")
+    p.add_argument("--names", type=Path, default=None,
+                   help="feature-name mapping YAML for other file layouts (see docs/inputs.md)")
+    p.set_defaults(func=bitexact_command)
 
     from gelato.hls.oss_commands import add_oss_options  # imports this module: import late
 
@@ -108,6 +124,20 @@ def csim_command(args: argparse.Namespace) -> int:
           f"{100 * approx['frac_differ_more_than_1lsb']:.2f}% differ by more than 1 LSB")
     print(f"wrote {args.reports / 'csim.md'} and {args.reports / 'csim.json'}")
     return 0 if exact["mismatches"] == 0 else EXIT_MISMATCH
+
+
+def bitexact_command(args: argparse.Namespace) -> int:
+    from gelato.hls.bitexact import run_bitexact
+
+    if args.random_events < 0:
+        raise ValueError(f"--random-events must be >= 0, got {args.random_events}")
+    files = sample_files(args.samples)
+    result = run_bitexact(args.model, args.config, args.out, files, args.reports, n_random=args.random_events,
+                          seed=args.seed, csim=not args.no_csim, names=args.names)
+    print(result["verdict_line"])
+    print(f"wrote {args.reports / 'bitexact.md'} and {args.reports / 'bitexact.json'} "
+          f"({result['timing_s']['total']:.0f} s)")
+    return 0 if result["verdict"] == "PASS" else EXIT_MISMATCH
 
 
 def synth_command(args: argparse.Namespace) -> int:

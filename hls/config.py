@@ -26,7 +26,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-from gelato.hls.fixedpoint import FixedType, bits_for_range, product_type
+from gelato.hls.fixedpoint import MAX_WIDTH, FixedType, bits_for_range, product_type
 
 log = logging.getLogger(__name__)
 
@@ -187,3 +187,34 @@ def check_input_types(raw: FixedType, scaled: FixedType, shifts: list[int]) -> N
             raise PrecisionError(f"precision.{label} = {fixed} wraps on overflow; use AP_SAT so large values clip")
     if len(shifts) == 0:
         raise PrecisionError("the model has no shift exponents")
+    check_shift_exponents(raw, scaled, shifts)
+
+
+def check_shift_exponents(raw: FixedType, scaled: FixedType, shifts: list[int]) -> None:
+    """Refuse exponents that do not fit the input types: the feature would vanish, saturate, or not shift exactly.
+
+    For each feature, a right shift s must leave the largest raw word at least one LSB of
+    ``scaled_input`` (else every word rounds to zero or one LSB), a left shift must leave
+    one raw LSB inside ``scaled_input`` (else every non-zero word saturates), and the wide
+    type the shift is done in (raw width + largest right + largest left shift) must stay
+    within the bits modelled exactly.
+    """
+    from gelato.features import FEATURE_NAMES
+
+    names = FEATURE_NAMES if len(shifts) == len(FEATURE_NAMES) else [f"feature {i}" for i in range(len(shifts))]
+    for i, exponent in enumerate(shifts):
+        if exponent != int(exponent):
+            raise PrecisionError(f"shift {i} ({names[i]}) is {exponent!r}; exponents must be integers")
+        largest = raw.max_value * 2.0 ** -exponent
+        smallest = raw.lsb * 2.0 ** -exponent
+        if largest < scaled.lsb:
+            raise PrecisionError(f"shift {i} ({names[i]}) = {exponent}: the largest raw word {raw.max_value} becomes "
+                                 f"{largest}, below one LSB ({scaled.lsb}) of scaled_input {scaled}: "
+                                 "the feature vanishes")
+        if smallest > scaled.max_value:
+            raise PrecisionError(f"shift {i} ({names[i]}) = {exponent}: one raw LSB becomes {smallest}, beyond the "
+                                 f"largest scaled_input {scaled} value {scaled.max_value}: every word saturates")
+    wide = raw.width + max(0, max(shifts)) + max(0, -min(shifts))
+    if wide > MAX_WIDTH:
+        raise PrecisionError(f"shifts from {min(shifts)} to {max(shifts)} need a {wide}-bit shift type for raw_input "
+                             f"{raw}; at most {MAX_WIDTH} bits are modelled exactly")

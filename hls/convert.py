@@ -9,7 +9,8 @@ This module belongs to the hls stage.  It
    (:func:`hls4ml_settings`), converts with the bit-shift extension registered, and
    checks that hls4ml kept each type as given;
 3. writes the project into ``<out>/<project_name>/``, patches the testbench so it prints
-   results with every digit, and compiles the C++ emulation library with g++;
+   results with every digit, and compiles the C++ emulation library with g++; checks
+   that the exponent table written into the firmware is the model's, feature by feature;
 4. records the SHA-256 of model, config, header and the hls4ml version in
    ``gelato_build.json`` so the next run reuses the compiled library when nothing changed.
 
@@ -43,7 +44,12 @@ from gelato.hls.config import (
 )
 from gelato.hls.batch import LIBRARY as BATCH_LIBRARY
 from gelato.hls.batch import build_batch_library
-from gelato.hls.extension import HEADER, from_hls4ml_precision, register_bitshift_extension
+from gelato.hls.extension import (
+    HEADER,
+    from_hls4ml_precision,
+    register_bitshift_extension,
+    verify_generated_shift_table,
+)
 from gelato.hls.fixedpoint import FixedType
 
 log = logging.getLogger(__name__)
@@ -134,10 +140,13 @@ def precision_plan(config: dict, keras_model, source: str = "<config>") -> Preci
     return plan
 
 
-def hls4ml_settings(config: dict, plan: PrecisionPlan) -> dict:
-    """The hls4ml ``hls_config`` dict: every layer's accum and result type explicit."""
+def hls4ml_settings(config: dict, plan: PrecisionPlan, trace: bool = False) -> dict:
+    """The hls4ml ``hls_config`` dict: every layer's accum and result type explicit.
+
+    ``trace=True`` asks hls4ml to save every layer's output (for :mod:`gelato.hls.trace`).
+    """
     layer_names = {
-        name: {"Precision": {kind: str(fixed) for kind, fixed in kinds.items()}, "Trace": False}
+        name: {"Precision": {kind: str(fixed) for kind, fixed in kinds.items()}, "Trace": trace}
         for name, kinds in plan.layer_types.items()
     }
     return {
@@ -151,7 +160,7 @@ def hls4ml_settings(config: dict, plan: PrecisionPlan) -> dict:
     }
 
 
-def _verify_types(hls_model, plan: PrecisionPlan) -> None:
+def verify_types(hls_model, plan: PrecisionPlan) -> None:
     """Fail if hls4ml changed any type we set (an optimizer pass or a fallback default)."""
     for layer in hls_model.get_layers():
         if layer.name.endswith("_linear") and layer.get_attr("activation") != "linear":
@@ -253,11 +262,12 @@ def convert_firmware(model_path: Path, config_path: Path, out_root: Path) -> Con
             project_name=config["project_name"], backend=config["backend"], part=config["part"],
             clock_period=config["clock_period_ns"], io_type=config["io_type"],
         )  # fmt: skip
-        _verify_types(hls_model, plan)
+        verify_types(hls_model, plan)
         fingerprint = build_fingerprint(Path(model_path), Path(config_path))
         reused = _load_matching_build(hls_model, project_dir, fingerprint)
         if not reused:
             _write_and_compile(hls_model, project_dir, config["project_name"], fingerprint)
+        verify_generated_shift_table(project_dir / "firmware" / "parameters.h", plan.shifts)
 
     seconds = time.perf_counter() - start
     log.info("%s %s in %.1f s", "reused compiled build" if reused else "converted and compiled", project_dir, seconds)

@@ -19,6 +19,7 @@ The arithmetic is described in the header and mirrored exactly by
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -66,6 +67,33 @@ def shift_input_words(features: np.ndarray, raw: FixedType, scaled: FixedType, s
     words = raw.quantize(np.asarray(features, dtype=np.float32).astype(np.float64))
     shifted = np.ldexp(words, -np.asarray(shifts, dtype=np.int64))  # exact: a binary-point move
     return scaled.quantize(shifted)
+
+
+SHIFT_TABLE = re.compile(r"exponents\[(\d+)\]\s*=\s*\{([^}]*)\}")
+
+
+def verify_generated_shift_table(parameters_header: Path, shifts: Sequence[int]) -> None:
+    """Refuse generated firmware whose exponent table differs from the model's (swapped, reordered, truncated).
+
+    Reads the ``exponents[n] = {...}`` table that the config template wrote into the
+    project's ``firmware/parameters.h`` and compares it, feature by feature, with ``shifts``.
+    """
+    from gelato.features import FEATURE_NAMES
+    from gelato.hls.config import PrecisionError
+
+    tables = SHIFT_TABLE.findall(Path(parameters_header).read_text())
+    if len(tables) != 1:
+        raise PrecisionError(f"{parameters_header}: expected one shift exponent table, found {len(tables)}")
+    size, text = tables[0]
+    written = [int(v) for v in text.split(",") if v.strip()]
+    if int(size) != len(shifts) or len(written) != len(shifts):
+        raise PrecisionError(f"{parameters_header}: the exponent table has {len(written)} entries (declared {size}); "
+                             f"the model has {len(shifts)}")
+    for i, (got, want) in enumerate(zip(written, shifts)):
+        if got != int(want):
+            name = FEATURE_NAMES[i] if len(shifts) == len(FEATURE_NAMES) else f"feature {i}"
+            raise PrecisionError(f"{parameters_header}: shift {i} ({name}) is {got} in the firmware but {want} in the "
+                                 f"model: the table was swapped or reordered")
 
 
 # -- hls4ml IR layer and templates -----------------------------------------------------

@@ -28,6 +28,10 @@ def test_gelato_calibrate_on_tiny_samples_is_bit_exact_and_complete(tmp_path):
     config["plots"] = {"efficiency_features": ["jet0_pt"], "score_vs_features": ["MET_pt"]}
     (tmp_path / "calibration.yaml").write_text(yaml.safe_dump(config))
 
+    code = main(["bitexact", "--config", str(HLS_CONFIG), "--model", str(MODEL), "--samples", str(tmp_path / "samples"),
+                 "--out", str(tmp_path / "build" / "hls"), "--reports", str(tmp_path / "reports"),
+                 "--random-events", "2000", "--no-csim"])
+    assert code == 0
     code = main(["calibrate", "--config", str(HLS_CONFIG), "--model", str(MODEL), "--samples", str(tmp_path / "samples"),
                  "--build", str(tmp_path / "build"), "--reports", str(tmp_path / "reports"),
                  "--calibration", str(tmp_path / "calibration.yaml")])
@@ -47,3 +51,8 @@ def test_gelato_calibrate_on_tiny_samples_is_bit_exact_and_complete(tmp_path):
         assert set(f) >= {"score_float", "weight", "l1_menu_pass"}
     assert (tmp_path / "reports" / "index.md").read_text().count(".png") >= 7 + 1 + 6
     assert (tmp_path / "reports" / "csim.md").exists()
+    three_way = summary["bit_exact"]["three_way"]  # the section of `gelato bitexact`, same firmware
+    assert three_way["verdict"] == "PASS" and three_way["same_firmware"] is True
+    assert three_way["events"] == {"committed": 4000 + 6 * 300, "random_and_edge": 2000, "total": 7800}
+    index = (tmp_path / "reports" / "index.md").read_text()
+    assert "## Bit-exactness (reference, emulation, C-simulation)" in index and three_way["verdict_line"] in index

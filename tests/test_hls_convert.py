@@ -22,7 +22,7 @@ def keras_model():
 def test_project_has_one_top_function_from_raw_words_to_score(keras_model, backend, tmp_path):
     import hls4ml
 
-    from gelato.hls.convert import _verify_types, hls4ml_settings, precision_plan
+    from gelato.hls.convert import verify_types, hls4ml_settings, precision_plan
     from gelato.hls.extension import register_bitshift_extension
 
     config = load_hls_config(DEFAULT_CONFIG)
@@ -33,7 +33,7 @@ def test_project_has_one_top_function_from_raw_words_to_score(keras_model, backe
         keras_model, hls_config=hls4ml_settings(config, plan), output_dir=str(tmp_path / "prj"),
         project_name="gelato_l1ad", backend=backend, part=config["part"], io_type="io_parallel",
     )  # fmt: skip
-    _verify_types(hls_model, plan)
+    verify_types(hls_model, plan)
     hls_model.write()
 
     firmware = tmp_path / "prj" / "firmware"
