@@ -83,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     finally:
         signal.signal(signal.SIGINT, previous_handler)
+        INTERRUPTED.clear()  # the flag belongs to this command (tests call main() many times in one process)
 
 
 if __name__ == "__main__":

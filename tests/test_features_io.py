@@ -112,6 +112,7 @@ def test_cli_exits_130_when_an_interrupt_was_swallowed_during_the_command(monkey
     import signal
 
     from gelato import cli
+    from gelato.io import INTERRUPTED
 
     def swallowing_command(args: argparse.Namespace) -> int:
         # What Python does on Ctrl-C: call the installed SIGINT handler (called directly here, since a real
@@ -129,3 +130,4 @@ def test_cli_exits_130_when_an_interrupt_was_swallowed_during_the_command(monkey
     assert cli.main([]) == 130
     assert "interrupted; no partial output was kept" in capsys.readouterr().err
     assert signal.getsignal(signal.SIGINT) is not cli._on_interrupt
+    assert not INTERRUPTED.is_set()  # later commands and outputs in this process are not refused
