@@ -97,18 +97,68 @@ class ScoreColumns:
         return len(self.weight)
 
 
+#: Events per call of the float model, as in ``gelato.hls.emulate.FLOAT_BATCH`` (same batches, same bits).
+FLOAT_BATCH = 65536
+
+_COMPILED_MODELS: dict[int, Any] = {}
+
+
+def float_scores_of(scorer: Scorer, features: np.ndarray) -> np.ndarray:
+    """The scorer's float scores (N,) float64; through one compiled function when it has a ``keras_model``.
+
+    ``keras.Model.predict`` (which ``FirmwareEmulator.float_scores`` calls) grows the resident
+    memory of TensorFlow 2.14 by a few MB on every call, which over a 10-million-event sample
+    in 65,536-event chunks passes 1 GB; calling the model inside one ``tf.function`` runs the
+    same layers on the same batches and keeps memory flat (tested bit-identical to
+    ``float_scores`` in firmware_tests).  Other scorers are called as they are.
+    """
+    model = getattr(scorer, "keras_model", None)
+    if model is None or len(features) == 0:
+        return np.asarray(scorer.float_scores(features), np.float64)
+    if id(model) not in _COMPILED_MODELS:
+        import tensorflow as tf
+
+        signature = [tf.TensorSpec([None, features.shape[1]], tf.float32)]
+        _COMPILED_MODELS[id(model)] = (model, tf.function(lambda x: model(x, training=False), input_signature=signature))
+    compiled = _COMPILED_MODELS[id(model)][1]
+    x = np.ascontiguousarray(features, dtype=np.float32)
+    parts = [compiled(x[start : start + FLOAT_BATCH]).numpy() for start in range(0, len(x), FLOAT_BATCH)]
+    return np.concatenate(parts).astype(np.float64).reshape(len(x))
+
+
+def input_saturation_of(scorer: Scorer, features: np.ndarray) -> np.ndarray:
+    """The scorer's saturated-input counts (44,), asking it only about events that could saturate.
+
+    With the raw and scaled input types and shifts of ``FirmwareEmulator`` known, an event whose
+    every feature lies within half of the range that both input words can hold (raw word, and
+    raw word / 2**s in the scaled word) cannot saturate: rounding moves a value by at most one
+    LSB, far less than half the range.  Only the other events are passed to
+    ``scorer.input_saturation``, so the counts are the same and most of the work is skipped.
+    """
+    raw, scaled, shifts = (getattr(scorer, name, None) for name in ("raw_type", "scaled_type", "shifts"))
+    if raw is None or scaled is None or shifts is None:
+        return np.asarray(scorer.input_saturation(features), np.int64)
+    scale = np.exp2(np.asarray(shifts, np.float64))
+    high = 0.5 * np.minimum(raw.max_value, scaled.max_value * scale)
+    low = 0.5 * np.maximum(raw.min_value, scaled.min_value * scale)
+    safe = ((features >= low) & (features <= high)).all(axis=1)
+    if safe.all():
+        return np.zeros(features.shape[1], np.int64)
+    return np.asarray(scorer.input_saturation(features[~safe]), np.int64)
+
+
 def compute_columns(scorer: Scorer, block: EventBlock, menu: Menu, keep_features: bool) -> ScoreColumns:
     """Score one block of events (float and emulated), evaluate the menu, count saturated inputs."""
     features = block.features
     items = menu.item_decisions(features)
     from_file = menu.use_file_decision and block.menu_pass is not None
     return ScoreColumns(
-        score_float=np.asarray(scorer.float_scores(features), np.float64),
+        score_float=float_scores_of(scorer, features),
         score_emulated=np.asarray(scorer.emulated_scores(features), np.float64),
         weight=np.asarray(block.weights, np.float64),
         menu_pass=np.asarray(block.menu_pass if from_file else items.any(axis=1), bool),
         menu_items=items,
-        saturation=np.asarray(scorer.input_saturation(features), np.int64),
+        saturation=input_saturation_of(scorer, features),
         menu_source=f"file:{MENU_DATASET}" if from_file else "emulated",
         features=features if keep_features else None,
         scaled_features=scorer.scaled_features(features) if keep_features else None,
