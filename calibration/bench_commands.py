@@ -33,11 +33,12 @@ def register(subparsers) -> None:
         description="Score, threshold and histogram the samples from scratch (no C-simulation, no plots) and read "
                     "the same files with h5py alone; print events/s, peak memory and their ratio.",
     )
-    p.add_argument("--samples", type=Path, default=Path("data/samples"), help="folder of <process>.h5 (default: %(default)s)")
-    p.add_argument("--config", type=Path, default=Path("hls/configs/default.yaml"), help="hls firmware config (default: %(default)s)")
-    p.add_argument("--model", type=Path, default=Path("model/default/firmware_model.h5"), help="firmware Keras model (default: %(default)s)")
-    p.add_argument("--build", type=Path, default=Path("build"), help="build folder of the hls project (default: %(default)s)")
-    p.add_argument("--calibration", type=Path, default=DEFAULT_CONFIG, help=f"calibration config (default {DEFAULT_CONFIG})")
+    for flag, default, meaning in (("--samples", "data/samples", "folder of <process>.h5"),
+                                   ("--config", "hls/configs/default.yaml", "hls firmware config"),
+                                   ("--model", "model/default/firmware_model.h5", "firmware Keras model"),
+                                   ("--build", "build", "build folder of the hls project"),
+                                   ("--calibration", str(DEFAULT_CONFIG), "calibration config")):
+        p.add_argument(flag, type=Path, default=Path(default), help=f"{meaning} (default: %(default)s)")
     p.add_argument("--json", type=Path, default=None, help="also write the figures to this JSON file")
     add_cluster_arguments(p)
     p.set_defaults(func=run_bench_calibration)
@@ -71,10 +72,10 @@ def run_bench_calibration(args: argparse.Namespace) -> int:
 def _print(figures: dict) -> None:
     raw, e2e = figures["raw_read"], figures["end_to_end"]
     stages = ", ".join(f"{k} {v:.1f} s" for k, v in e2e["stage_seconds"].items())
-    print(f"raw h5py read:  {raw['events']:>11,} events in {raw['seconds']:7.1f} s = {raw['events_per_s']:>11,.0f} events/s "
-          f"({raw['megabytes']:.0f} MB)")
-    print(f"end to end:     {e2e['events']:>11,} events in {e2e['seconds']:7.1f} s = {e2e['events_per_s']:>11,.0f} events/s "
-          f"[{e2e['execution']}; {stages}]")
+    for label, run, extra in (("raw h5py read:", raw, f"({raw['megabytes']:.0f} MB)"),
+                              ("end to end:", e2e, f"[{e2e['execution']}; {stages}]")):
+        print(f"{label:<15} {run['events']:>11,} events in {run['seconds']:7.1f} s = "
+              f"{run['events_per_s']:>11,.0f} events/s {extra}")
     print(f"ratio end to end / raw read: {figures['ratio']:.3f} (target >= {TARGET_RATIO:.3f}: "
           f"{'met' if figures['ratio'] >= TARGET_RATIO else 'NOT met'})")
     print(f"peak memory of this process: {e2e['peak_memory_mb']:.0f} MB (target < {TARGET_PEAK_MB} MB: "

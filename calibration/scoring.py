@@ -119,7 +119,8 @@ def float_scores_of(scorer: Scorer, features: np.ndarray) -> np.ndarray:
         import tensorflow as tf
 
         signature = [tf.TensorSpec([None, features.shape[1]], tf.float32)]
-        _COMPILED_MODELS[id(model)] = (model, tf.function(lambda x: model(x, training=False), input_signature=signature))
+        compiled = tf.function(lambda x: model(x, training=False), input_signature=signature)
+        _COMPILED_MODELS[id(model)] = (model, compiled)
     compiled = _COMPILED_MODELS[id(model)][1]
     x = np.ascontiguousarray(features, dtype=np.float32)
     parts = [compiled(x[start : start + FLOAT_BATCH]).numpy() for start in range(0, len(x), FLOAT_BATCH)]

@@ -159,7 +159,8 @@ class SampleTally:
         """Merge the tally of the next chunk into this one (call in chunk order; see module docstring)."""
         if other.menu_item_names != self.menu_item_names or len(other.score_edges) != len(self.score_edges):
             raise ValueError(f"{self.process}: cannot merge tallies with menu items {other.menu_item_names} and "
-                             f"{len(other.score_edges)} score edges into {self.menu_item_names} and {len(self.score_edges)}")
+                             f"{len(other.score_edges)} score edges into {self.menu_item_names} and "
+                             f"{len(self.score_edges)}")
         if other.n_events and other.menu_source != self.menu_source and self.n_events:
             raise ValueError(f"{self.process}: menu decision from {other.menu_source} in one chunk and "
                              f"{self.menu_source} in another; expected one source per file")
@@ -193,7 +194,7 @@ def tally_chunk(
     score_vs: tuple[str, ...] = (),
     keep: int = DEFAULT_TAIL_EVENTS,
 ) -> SampleTally:
-    """The :class:`SampleTally` of one chunk: raw features (N, 44) and its score columns (:class:`.scoring.ScoreColumns`)."""
+    """The :class:`SampleTally` of one chunk from its raw features (N, 44) and :class:`.scoring.ScoreColumns`."""
     w, menu, items = columns.weight, columns.menu_pass, columns.menu_items
     tally = SampleTally(process, score_edges, list(menu_item_names), score_vs, menu_source=columns.menu_source)
     tally.n_events, tally.sum_weights, tally.sum_w2 = len(w), float(w.sum()), float(np.square(w).sum())

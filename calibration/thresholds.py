@@ -97,7 +97,8 @@ def compute_thresholds(settings: CalibrationSettings, reference: SampleTally, sc
             entry["warning"] = _low_count_warning(settings, kind, rate, res.n_pass, reference.n_events)
             if res.threshold > score_type.max_value:
                 entry["warning"] = (f"{kind} {rate} Hz: threshold {res.threshold:g} is above the largest value of "
-                                    f"{score_type} ({score_type.max_value:g}): the scores saturate; no setting reaches the target")
+                                    f"{score_type} ({score_type.max_value:g}): the scores saturate; "
+                                    "no setting reaches the target")
                 log.warning(entry["warning"])
             out[kind][rate] = entry
     return out

@@ -30,7 +30,8 @@ def numbers(summary: dict) -> dict:
 def test_local_cluster_on_loopback_gives_the_single_process_summary_bit_for_bit(tmp_path):
     data = yaml.safe_load(DEFAULT_CONFIG.read_text())
     data["chunk_events"] = 2500
-    data["plots"] = {"efficiency_features": ["jet0_pt"], "extra_efficiency_features": {}, "score_vs_features": ["n_jets"]}
+    data["plots"] = {"efficiency_features": ["jet0_pt"], "extra_efficiency_features": {},
+                     "score_vs_features": ["n_jets"]}
     settings = settings_from_dict(data)
     samples = write_synthetic_samples(tmp_path / "samples", n_ref=20000, n_proc=3000)
 
