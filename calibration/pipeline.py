@@ -19,6 +19,7 @@ float model's are computed with the same procedure and shown beside them.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import resource
 import time
@@ -114,8 +115,11 @@ def tally_sample(
         log.info("%s: reusing %s (same model, firmware config, menu and sample)", process, out)
     advance, close = _progress(progress, f"{'tally' if reuse else 'score'} {process}", tasks)
 
-    writer = None if reuse else ScoreFileWriter(out, tasks[-1].stop, settings.chunk_events, settings.menu.names, keep)
-    try:
+    with contextlib.ExitStack() as stack:
+        stack.callback(close)
+        writer = None if reuse else stack.enter_context(
+            ScoreFileWriter(out, tasks[-1].stop, settings.chunk_events, settings.menu.names, keep))
+
         def tallies():
             for index, (tally, columns) in executor.map(score_task, tasks, source, common):
                 if writer is not None:
@@ -126,12 +130,6 @@ def tally_sample(
         if writer is not None:
             writer.close({"process": process, "source": str(sample), "score_type": str(score_type), "digest": digest})
             log.info("%s: scored %d events -> %s (menu from %s)", process, merged.n_events, out, merged.menu_source)
-    except BaseException as exc:
-        if writer is not None:
-            writer.__exit__(type(exc), exc, exc.__traceback__)
-        raise
-    finally:
-        close()
     merged.path = out
     return merged
 

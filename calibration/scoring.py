@@ -235,6 +235,7 @@ class ScoreFileWriter:
         self._atomic.__exit__(None, None, None)
 
     def __exit__(self, exc_type, exc, tb) -> None:
+        """On an exception, close and delete the unfinished file; on success :meth:`close` has moved it."""
         if exc_type is not None:
             self._file.close()
             self._atomic.__exit__(exc_type, exc, tb)

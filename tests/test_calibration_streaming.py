@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import yaml
+from test_calibration_pipeline import SyntheticScorer, write_synthetic_samples
 
-from gelato.calibration.config import load_settings
+from gelato.calibration.config import DEFAULT_CONFIG, load_settings, settings_from_dict
 from gelato.calibration.execution import fold_in_order
+from gelato.calibration.pipeline import run_calibration
 from gelato.calibration.rates import passes, summarize_threshold, threshold_for_rate, trigger_rate
 from gelato.calibration.scoring import ScoreColumns
 from gelato.calibration.tally import SampleTally, crop_score_axis, fine_score_edges, tally_chunk
-from gelato.calibration.thresholds import TailTooShortError, compute_thresholds, flips_from_tail
+from gelato.calibration.thresholds import TailTooShortError, compute_thresholds, flips_from_tail, summarize_from_tail
 from gelato.hls.fixedpoint import FixedType
 
 SCORE_TYPE = FixedType.parse("ap_ufixed<20,8>")
@@ -123,8 +126,25 @@ def test_score_counts_equal_a_histogram_of_every_event_and_crop_keeps_the_sum():
 def test_summarize_threshold_matches_for_a_threshold_inside_the_tail():
     emulated, float_, weights, menu = reference_sample(8000, seed=23, integer_weights=True)
     reference = merged(chunk_tallies(emulated, float_, weights, menu, 800, 40))
-    from gelato.calibration.thresholds import summarize_from_tail
 
     threshold = float(np.sort(emulated)[-20])
     full = summarize_threshold(emulated, weights, threshold, 1000, F_BC, vetoed=menu)
     assert summarize_from_tail(reference, "emulated", threshold, 1000, F_BC) == full
+
+
+def test_a_failing_chunk_leaves_no_score_file(tmp_path):
+    class FailingScorer(SyntheticScorer):
+        calls = 0
+
+        def emulated_scores(self, features):
+            FailingScorer.calls += 1
+            if FailingScorer.calls == 2:
+                raise RuntimeError("emulation failed on the second chunk")
+            return super().emulated_scores(features)
+
+    samples = write_synthetic_samples(tmp_path / "samples", n_ref=3000, n_proc=100)
+    data = yaml.safe_load(DEFAULT_CONFIG.read_text())
+    data["chunk_events"] = 1000
+    with pytest.raises(RuntimeError, match="second chunk"):
+        run_calibration(settings_from_dict(data), FailingScorer(), samples, tmp_path / "build", {}, {})
+    assert list((tmp_path / "build" / "scores").glob("*")) == []
