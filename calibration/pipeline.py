@@ -183,6 +183,8 @@ def run_calibration(
     on each worker (``scorer`` itself then only gives the score type).
     """
     executor = executor or InProcessExecutor()
+    samples = {p: Path(path).resolve() for p, path in samples.items()}  # tasks may run in another folder
+    build_dir = Path(build_dir).resolve()
     if executor.distributed and scorer_factory is None:
         raise ValueError("a distributed run needs a scorer_factory that workers can call; got none")
     source = scorer_factory if executor.distributed else scorer
