@@ -26,7 +26,9 @@ log = logging.getLogger(__name__)
 
 
 def register(subparsers) -> None:
-    """Add this stage's subcommands to the CLI."""
+    """Add this stage's subcommands to the CLI: ``calibrate`` and ``bench-calibration``."""
+    from gelato.calibration import bench_commands
+
     p = subparsers.add_parser(
         "calibrate", help="firmware scores, thresholds for added rates, efficiencies, reports/",
         description="Score the samples with the bit-accurate firmware emulation, set thresholds for added "
@@ -40,7 +42,19 @@ def register(subparsers) -> None:
     p.add_argument("--names", type=Path, default=None, help="feature-name mapping YAML for other file layouts "
                    "(see docs/inputs.md)")
     p.add_argument("--calibration", type=Path, default=DEFAULT_CONFIG, help=f"calibration config (default {DEFAULT_CONFIG})")
+    add_cluster_arguments(p)
     p.set_defaults(func=run_calibrate)
+    bench_commands.register(subparsers)
+
+
+def add_cluster_arguments(p: argparse.ArgumentParser) -> None:
+    """``--scheduler`` / ``--local-cluster``: where the chunk tasks run (default: this process)."""
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                       help="run the chunk tasks on a running Dask scheduler, e.g. tcp://10.0.0.5:8786 (workers need "
+                            "the samples and the build folder under the same paths)")
+    where.add_argument("--local-cluster", metavar="N", type=int, default=None,
+                       help="start a Dask LocalCluster of N worker processes on 127.0.0.1 for the chunk tasks")
 
 
 def validate_inputs(args: argparse.Namespace, settings: CalibrationSettings) -> dict[str, Path]:
@@ -97,7 +111,7 @@ def _progress_factory():
 def run_calibrate(args: argparse.Namespace) -> int:
     """`gelato calibrate`: see the module docstring and docs/calibration.md."""
     from gelato.calibration.findings import findings_for_result
-    from gelato.calibration.pipeline import run_calibration
+    from gelato.calibration.pipeline import peak_memory_mb, run_calibration
     from gelato.calibration.report import write_report
 
     t_start = time.perf_counter()
@@ -120,8 +134,14 @@ def run_calibrate(args: argparse.Namespace) -> int:
 
     digest_extra = {"model": _file_digest(args.model), "hls_config": _file_digest(args.config),
                     "score_type": str(emulator.score_type), "names": _file_digest(args.names) if args.names else None}
-    result = run_calibration(settings, emulator, samples, args.build, bit_exact, digest_extra, _progress_factory(),
-                             names=args.names)
+    from gelato.calibration.execution import open_executor
+    from gelato.calibration.streaming import EmulatorFactory
+
+    factory = EmulatorFactory(args.model.resolve(), args.config.resolve(), (args.build / "hls").resolve())
+    with open_executor(args.scheduler, args.local_cluster) as executor:
+        print(f"chunk tasks run in: {executor.description}")
+        result = run_calibration(settings, emulator, samples, args.build, bit_exact, digest_extra, _progress_factory(),
+                                 names=args.names, executor=executor, scorer_factory=factory)
     result.inputs = {"model": str(args.model), "hls_config": str(args.config), "samples": str(args.samples)}
     result.timings_s.update({"emulator_build": t_build, "csim": t_csim})
     t0 = time.perf_counter()
@@ -131,6 +151,7 @@ def run_calibrate(args: argparse.Namespace) -> int:
     write_report(result, args.reports, findings)
     result.timings_s["report"] = time.perf_counter() - t0
     result.timings_s["total"] = time.perf_counter() - t_start
+    result.timings_s["peak_memory_mb"] = peak_memory_mb()
     with atomic_output(args.reports / "calibration" / "timings.json") as tmp:
         tmp.write_text(json.dumps({k: round(v, 2) for k, v in result.timings_s.items()}, indent=2) + "\n")
 
@@ -149,6 +170,7 @@ def _print_summary(result, reports: Path) -> None:
         flag = "  (low statistics)" if t["warning"] else ""
         print(f"{rate:>10} {t['threshold']:>12.6g} {t['rate_hz']:>12.4g} {t['n_pass']:>7} "
               f"{t['total_rate_hz']:>11.4g} {f['threshold']:>12.6g}{flag}")
-    times = ", ".join(f"{k} {v:.0f} s" for k, v in result.timings_s.items())
+    times = ", ".join(f"{k} {v:.0f} s" for k, v in result.timings_s.items() if k != "peak_memory_mb")
     print(f"timings: {times}")
+    print(f"peak memory of this process: {result.timings_s['peak_memory_mb']:.0f} MB (ru_maxrss; workers not included)")
     print(f"report: {reports / 'index.md'}")

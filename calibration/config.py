@@ -43,6 +43,8 @@ class CalibrationSettings:
     min_passing_events: int = 10
     chunk_events: int = 65536
     csim_events: int = 10000
+    threshold_tail_events: int = 1024
+    score_file_features: str = "processes"
     efficiency_plot_features: tuple[str, ...] = ("jet0_pt", "jet1_pt", "MET_pt", "n_jets", "mjj")
     extra_efficiency_plot_features: dict[str, tuple[str, ...]] = field(default_factory=dict)
     score_vs_features: tuple[str, ...] = ("jet0_pt", "jet1_pt", "MET_pt", "n_jets", "mjj")
@@ -52,6 +54,10 @@ class CalibrationSettings:
     def bunch_crossing_hz(self) -> float:
         """Colliding-bunch-crossing rate [Hz]."""
         return bunch_crossing_rate_hz(self.colliding_bunches, self.revolution_frequency_hz)
+
+    def keeps_features(self, process: str) -> bool:
+        """Whether the score file of ``process`` stores the features (see ``score_file_features``)."""
+        return self.score_file_features == "all" or process != self.reference_process
 
     @property
     def all_processes(self) -> tuple[str, ...]:
@@ -104,6 +110,8 @@ def settings_from_dict(data: dict, source: str = "<config>") -> CalibrationSetti
         min_passing_events=int(data.get("min_passing_events", 10)),
         chunk_events=int(data.get("chunk_events", 65536)),
         csim_events=int(data.get("csim_events", 10000)),
+        threshold_tail_events=int(data.get("threshold_tail_events", 1024)),
+        score_file_features=str(data.get("score_file_features", "processes")),
         efficiency_plot_features=eff,
         extra_efficiency_plot_features=extra,
         score_vs_features=vs,

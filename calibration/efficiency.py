@@ -166,6 +166,31 @@ class ProcessHistograms:
             if name in self.score_2d and score is not None:
                 self._fill_2d(name, idx, score[present], w)
 
+    def add(self, other: ProcessHistograms) -> ProcessHistograms:
+        """Add the histograms of another chunk (same keys and axes) to these; returns self.
+
+        Floating-point sums depend on the order of additions: merge chunks in chunk order
+        (see ``gelato.calibration.execution.fold_in_order``) for results independent of where they ran.
+        """
+        if other.keys != self.keys or set(other.score_2d) != set(self.score_2d):
+            raise ValueError(f"cannot add histograms of decisions {other.keys} to {self.keys}")
+        self.n_events += other.n_events
+        self.w_total += other.w_total
+        self.w2_total += other.w2_total
+        self.w_menu += other.w_menu
+        for key in self.keys:
+            self.w_pass[key] += other.w_pass[key]
+            self.n_pass[key] += other.n_pass[key]
+            self.w_unique[key] += other.w_unique[key]
+        for name in VARIABLES:
+            self.totals[name] += other.totals[name]
+            self.totals_w2[name] += other.totals_w2[name]
+            for key in self.keys:
+                self.passed[name][key] += other.passed[name][key]
+        for name in self.score_2d:
+            self.score_2d[name] += other.score_2d[name]
+        return self
+
     def _fill_2d(self, name: str, feature_bins: np.ndarray, score: np.ndarray, weights: np.ndarray) -> None:
         assert self.score_edges is not None
         shape = self.score_2d[name].shape

@@ -31,6 +31,12 @@ OBJECT_BLOCKS = {"jet": F.jets, "tau": F.taus, "muon": F.muons}
 OBJECTS = (*OBJECT_BLOCKS, "met")
 
 
+def object_pt_abs_eta(features: np.ndarray, obj: str) -> tuple[np.ndarray, np.ndarray]:
+    """pT [GeV] and |eta| (N, n_objects) of one object kind, as contiguous arrays (shared by its items)."""
+    block = OBJECT_BLOCKS[obj](features)
+    return np.ascontiguousarray(block[:, :, 0]), np.abs(block[:, :, 1])
+
+
 @dataclass(frozen=True)
 class MenuItem:
     """One L1 item: at least ``count`` objects of kind ``obj`` with pT >= pt_min [GeV] in |eta| window."""
@@ -54,12 +60,16 @@ class MenuItem:
         """Decision (N,) bool of this item on raw features (N, 44)."""
         if self.obj == "met":
             return F.met(features)[:, 0] >= self.pt_min
-        block = OBJECT_BLOCKS[self.obj](features)
-        pt, abs_eta = block[:, :, 0], np.abs(block[:, :, 1])
+        return self.fires_on(*object_pt_abs_eta(features, self.obj))
+
+    def fires_on(self, pt: np.ndarray, abs_eta: np.ndarray) -> np.ndarray:
+        """Decision (N,) bool from the pT and |eta| (N, n_objects) of this item's object kind."""
         counted = (pt >= self.pt_min) & (pt > 0) & (abs_eta >= self.eta_min)
         if self.eta_max is not None:
             counted &= abs_eta < self.eta_max
-        return np.count_nonzero(counted, axis=1) >= self.count
+        if self.count == 1:
+            return counted.any(axis=1)
+        return counted.sum(axis=1, dtype=np.int32) >= self.count
 
     def describe(self) -> str:
         """Human-readable condition, e.g. '>= 4 jet, pT >= 15 GeV, |eta| < 2.5'."""
@@ -104,7 +114,11 @@ class Menu:
         """Decisions (N, n_items) bool of every item."""
         if not self.items:
             return np.zeros((len(features), 0), bool)
-        return np.stack([item.fires(features) for item in self.items], axis=1)
+        objects = {obj: object_pt_abs_eta(features, obj) for obj in {i.obj for i in self.items} if obj != "met"}
+        out = np.empty((len(features), len(self.items)), bool)
+        for column, item in enumerate(self.items):
+            out[:, column] = item.fires(features) if item.obj == "met" else item.fires_on(*objects[item.obj])
+        return out
 
     def accepts(self, features: np.ndarray) -> np.ndarray:
         """The menu decision (N,) bool: any item fires."""

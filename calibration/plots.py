@@ -25,8 +25,7 @@ import mplhep  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.colors import LogNorm  # noqa: E402
 
-from gelato.calibration.efficiency import VARIABLES, ProcessHistograms, bin_index  # noqa: E402
-from gelato.calibration.scoring import ScoredSample  # noqa: E402
+from gelato.calibration.efficiency import VARIABLES, ProcessHistograms  # noqa: E402
 from gelato.io import atomic_output  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -59,15 +58,14 @@ def _drawable(score_edges: np.ndarray) -> np.ndarray:
 
 
 def plot_score_distribution(
-    sample: ScoredSample, score_edges: np.ndarray, thresholds: Mapping[int, dict], path: Path
+    process: str, counts: Mapping[str, np.ndarray], min_weight: float, score_edges: np.ndarray,
+    thresholds: Mapping[int, dict], path: Path,
 ) -> Path:
-    """Weighted score histogram of one sample (emulated and float) with the emulated thresholds."""
+    """Weighted score histograms of one sample (``counts[kind]`` on ``score_edges``) with the emulated thresholds."""
     fig, ax = plt.subplots(figsize=(8, 6))
     edges = _drawable(score_edges)
     for kind, style in (("emulated", "-"), ("float", "--")):
-        counts = np.bincount(bin_index(sample.scores(kind), score_edges), weights=sample.weights,
-                             minlength=len(score_edges) - 1)
-        ax.stairs(counts, edges, linestyle=style, label=f"{kind} score", linewidth=1.8)
+        ax.stairs(counts[kind], edges, linestyle=style, label=f"{kind} score", linewidth=1.8)
     rates = sorted(thresholds)
     for i, rate in enumerate(rates):
         ax.axvline(thresholds[rate]["threshold"], color=_rate_color(i, len(rates)), linestyle=":",
@@ -76,17 +74,17 @@ def plot_score_distribution(
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlim(edges[0], edges[-1])
-    ax.set_ylim(bottom=max(0.5 * sample.weights.min(initial=1.0), 1e-3), top=ax.get_ylim()[1] * 300)
+    ax.set_ylim(bottom=max(0.5 * min(min_weight, 1.0), 1e-3), top=ax.get_ylim()[1] * 300)
     ax.set_xlabel(f"anomaly score (first bin: < {score_edges[1]:.3g}; last: overflow)")
     ax.set_ylabel("events (weighted)")
     ax.legend(title="emulated thresholds", fontsize=10, title_fontsize=10, ncol=2, loc="upper right", frameon=True, framealpha=0.9)
-    _label(ax, sample.process)
+    _label(ax, process)
     return _save(fig, path)
 
 
 def plot_score_vs_feature(
     feature: str,
-    histograms: Mapping[str, ProcessHistograms],
+    score_2d: Mapping[str, np.ndarray],
     score_edges: np.ndarray,
     thresholds: Mapping[int, dict],
     path: Path,
@@ -95,14 +93,14 @@ def plot_score_vs_feature(
 
     Dashed lines mark the emulated thresholds of the lowest and highest rate.
     """
-    processes = [p for p, h in histograms.items() if feature in h.score_2d]
+    processes = list(score_2d)
     ncols = min(4, len(processes))
     nrows = int(np.ceil(len(processes) / ncols))
     fig, axes = plt.subplots(nrows, ncols, figsize=(5 * ncols, 4.4 * nrows), squeeze=False)
     edges, score_drawn = VARIABLES[feature].edges, _drawable(score_edges)
 
     for ax, process in zip(axes.flat, processes):
-        counts = histograms[process].score_2d[feature]
+        counts = score_2d[process]
         positive = counts[counts > 0]
         if positive.size:
             mesh = ax.pcolormesh(edges, score_drawn, counts.T, norm=LogNorm(positive.min(), max(positive.max(), 1.01 * positive.min())),

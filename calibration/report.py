@@ -79,7 +79,7 @@ def build_summary(result: CalibrationResult) -> dict:
             "config": s.source,
             "inputs": result.inputs,
         },
-        "samples": {p: {"n_events": len(x), "sum_weights": float(x.weights.sum()), "menu_source": x.menu_source}
+        "samples": {p: {"n_events": len(x), "sum_weights": float(x.sum_weights), "menu_source": x.menu_source}
                     for p, x in result.scored.items()},
         "thresholds": thresholds,
         "efficiencies": efficiencies,
@@ -115,12 +115,15 @@ def _write_csv(path: Path, header: Sequence[str], rows: list[Sequence]) -> Path:
 def make_plots(result: CalibrationResult, out_dir: Path) -> dict[str, list[Path]]:
     """Draw every figure into ``out_dir``; returns them grouped for the index."""
     s, out = result.settings, {"scores": [], "score_vs": [], "efficiency": []}
-    for process, sample in result.scored.items():
+    for process, tally in result.scored.items():
+        counts = {kind: result.score_histogram(process, kind) for kind in KINDS}
         out["scores"].append(plots.plot_score_distribution(
-            sample, result.score_edges, result.thresholds["emulated"], out_dir / f"score_{process}.png"))
+            process, counts, tally.min_weight, result.score_edges, result.thresholds["emulated"],
+            out_dir / f"score_{process}.png"))
     for feature in s.score_vs_features:
         out["score_vs"].append(plots.plot_score_vs_feature(
-            feature, result.histograms, result.score_edges, result.thresholds["emulated"], out_dir / f"score_vs_{feature}.png"))
+            feature, result.score_vs_feature(feature), result.score_edges, result.thresholds["emulated"],
+            out_dir / f"score_vs_{feature}.png"))
     for process in s.processes:
         if process not in result.histograms:
             continue

@@ -1,12 +1,12 @@
 """Per-event scores of a sample, float and bit-accurate, stored in ``build/scores/`` (calibration stage).
 
-Samples are read through the shared loader (:func:`gelato.io.iter_event_blocks`, any
-accepted layout).  For each sample the firmware emulation (``gelato.hls.emulate.FirmwareEmulator``, or any
-object with the same methods, :class:`Scorer`) is run chunk by chunk and one HDF5 file is
-written atomically, ``build/scores/<process>.h5``:
+Samples are read through the shared loader (:func:`gelato.io.read_event_block`, any
+accepted layout), one chunk of events at a time.  :func:`compute_columns` runs the
+firmware emulation (``gelato.hls.emulate.FirmwareEmulator``, or any object with the same
+methods, :class:`Scorer`) and the menu on a chunk; :class:`ScoreFileWriter` writes the
+chunks, in any order, into one HDF5 file per sample, moved into place atomically,
+``build/scores/<process>.h5`` (layout version 2):
 
-* ``features`` (N, 44) float32: the unscaled inputs as read;
-* ``scaled_features`` (N, 44) float32: x / 2**s, what the encoder sees;
 * ``score_float`` (N,) float64: the Keras float model;
 * ``score_emulated`` (N,) float64: the bit-accurate firmware score (values of the score type);
 * ``weight`` (N,) float64;
@@ -14,8 +14,14 @@ written atomically, ``build/scores/<process>.h5``:
   carries one and the settings allow it (attribute ``menu_source`` = ``file:l1_menu_pass``),
   else emulated;
 * ``l1_menu_items`` (N, n_items) bool: each emulated menu item (names in its attribute);
-* attributes ``process``, ``source``, ``score_type``, ``input_saturation`` (44 counts),
-  ``digest`` (inputs the file was made from; a rerun with the same digest reuses the file).
+* ``chunk_input_saturation`` (n_chunks, 44) int64: saturated-input counts of each chunk of
+  ``chunk_events`` events (attribute ``input_saturation`` holds their sum);
+* only when the file keeps features (by default the efficiency processes, whose findings
+  need them, not the large rate reference): ``features`` (N, 44) float32, the unscaled
+  inputs as read, and ``scaled_features`` (N, 44) float32, x / 2**s, what the encoder sees;
+* attributes ``process``, ``source``, ``score_type``, ``menu_source``, ``n_events``,
+  ``chunk_events``, ``digest`` (inputs the file was made from; a rerun with the same digest
+  reuses the file).
 """
 
 from __future__ import annotations
@@ -23,7 +29,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -33,7 +38,7 @@ import numpy as np
 
 from gelato.calibration.menu import Menu
 from gelato.features import N_FEATURES
-from gelato.io import MENU_DATASET, atomic_output, count_events, iter_event_blocks
+from gelato.io import MENU_DATASET, EventBlock, atomic_output
 from gelato.layouts import NameMapping
 
 log = logging.getLogger(__name__)
@@ -41,7 +46,7 @@ log = logging.getLogger(__name__)
 #: A feature-name mapping for the shared loader: a mapping, a YAML path, or None (the packaged one).
 Names = NameMapping | str | Path | None
 
-SCORE_FILE_VERSION = 1
+SCORE_FILE_VERSION = 2
 
 
 class Scorer(Protocol):
@@ -55,29 +60,6 @@ class Scorer(Protocol):
     def input_saturation(self, features: np.ndarray) -> np.ndarray: ...
 
 
-@dataclass
-class ScoredSample:
-    """The per-event columns of a score file that the calibration keeps in memory."""
-
-    process: str
-    path: Path
-    score_float: np.ndarray
-    score_emulated: np.ndarray
-    weights: np.ndarray
-    menu_pass: np.ndarray
-    menu_items: np.ndarray
-    menu_item_names: list[str]
-    menu_source: str
-    saturation: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.weights)
-
-    def scores(self, kind: str) -> np.ndarray:
-        """Scores of ``kind`` 'float' or 'emulated'."""
-        return {"float": self.score_float, "emulated": self.score_emulated}[kind]
-
-
 def input_digest(sample: Path, extra: dict) -> str:
     """Digest of a sample file (size, mtime) and the settings its scores depend on."""
     stat = sample.stat()
@@ -86,61 +68,6 @@ def input_digest(sample: Path, extra: dict) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-def _create_columns(f: h5py.File, n: int, n_items: int) -> None:
-    chunk = max(1, min(n, 8192))
-    for name, dtype, shape in (
-        ("features", np.float32, (n, N_FEATURES)),
-        ("scaled_features", np.float32, (n, N_FEATURES)),
-        ("score_float", np.float64, (n,)),
-        ("score_emulated", np.float64, (n,)),
-        ("weight", np.float64, (n,)),
-        ("l1_menu_pass", bool, (n,)),
-        ("l1_menu_items", bool, (n, n_items)),
-    ):
-        chunks = (chunk, *shape[1:]) if n > 0 and all(shape[1:]) else None
-        f.create_dataset(name, shape=shape, dtype=dtype, chunks=chunks, compression="gzip" if chunks else None,
-                         compression_opts=1 if chunks else None, shuffle=bool(chunks))
-
-
-def score_sample(
-    scorer: Scorer,
-    process: str,
-    sample: Path,
-    out_path: Path,
-    menu: Menu,
-    chunk_events: int,
-    digest: str,
-    names: Names = None,
-    progress: Callable[[int], None] | None = None,
-) -> None:
-    """Score every event of ``sample`` and write ``out_path`` atomically (layout in module docstring)."""
-    n = count_events(sample, names)
-    saturation, from_file = np.zeros(N_FEATURES, np.int64), False
-
-    with atomic_output(out_path) as tmp, h5py.File(tmp, "w") as out:
-        _create_columns(out, n, len(menu.items))
-        for block in iter_event_blocks(sample, chunk_events, names):
-            rows, features = slice(block.start, block.stop), block.features
-            out["features"][rows] = features
-            out["scaled_features"][rows] = scorer.scaled_features(features)
-            out["score_float"][rows] = scorer.float_scores(features)
-            out["score_emulated"][rows] = scorer.emulated_scores(features)
-            out["weight"][rows] = block.weights
-            items = menu.item_decisions(features)
-            out["l1_menu_items"][rows] = items
-            from_file = menu.use_file_decision and block.menu_pass is not None
-            out["l1_menu_pass"][rows] = block.menu_pass if from_file else items.any(axis=1)
-            saturation += np.asarray(scorer.input_saturation(features), np.int64)
-            if progress is not None:
-                progress(len(features))
-
-        out["l1_menu_items"].attrs["item_names"] = np.array(menu.names, dtype=h5py.string_dtype())
-        out.attrs.update({
-            "process": process, "source": str(sample), "score_type": str(scorer.score_type),
-            "menu_source": f"file:{MENU_DATASET}" if from_file else "emulated",
-            "input_saturation": saturation, "digest": digest, "n_events": n,
-        })
-    log.info("%s: scored %d events -> %s (menu from %s)", process, n, out_path, "file" if from_file else "emulation")
 
 
 def existing_digest(path: Path) -> str | None:
@@ -152,26 +79,163 @@ def existing_digest(path: Path) -> str | None:
         return None
 
 
-def load_scored_sample(path: Path) -> ScoredSample:
-    """Read the per-event columns of a score file (not the features: those are read in chunks)."""
+@dataclass
+class ScoreColumns:
+    """The per-event columns of one chunk of a score file (``features`` only when the file keeps them)."""
+
+    score_float: np.ndarray
+    score_emulated: np.ndarray
+    weight: np.ndarray
+    menu_pass: np.ndarray
+    menu_items: np.ndarray
+    saturation: np.ndarray
+    menu_source: str
+    features: np.ndarray | None = None
+    scaled_features: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.weight)
+
+
+#: Events per call of the float model, as in ``gelato.hls.emulate.FLOAT_BATCH`` (same batches, same bits).
+FLOAT_BATCH = 65536
+
+_COMPILED_MODELS: dict[int, Any] = {}
+
+
+def float_scores_of(scorer: Scorer, features: np.ndarray) -> np.ndarray:
+    """The scorer's float scores (N,) float64; through one compiled function when it has a ``keras_model``.
+
+    ``keras.Model.predict`` (which ``FirmwareEmulator.float_scores`` calls) grows the resident
+    memory of TensorFlow 2.14 by a few MB on every call, which over a 10-million-event sample
+    in 65,536-event chunks passes 1 GB; calling the model inside one ``tf.function`` runs the
+    same layers on the same batches and keeps memory flat (tested bit-identical to
+    ``float_scores`` in firmware_tests).  Other scorers are called as they are.
+    """
+    model = getattr(scorer, "keras_model", None)
+    if model is None or len(features) == 0:
+        return np.asarray(scorer.float_scores(features), np.float64)
+    if id(model) not in _COMPILED_MODELS:
+        import tensorflow as tf
+
+        signature = [tf.TensorSpec([None, features.shape[1]], tf.float32)]
+        compiled = tf.function(lambda x: model(x, training=False), input_signature=signature)
+        _COMPILED_MODELS[id(model)] = (model, compiled)
+    compiled = _COMPILED_MODELS[id(model)][1]
+    x = np.ascontiguousarray(features, dtype=np.float32)
+    parts = [compiled(x[start : start + FLOAT_BATCH]).numpy() for start in range(0, len(x), FLOAT_BATCH)]
+    return np.concatenate(parts).astype(np.float64).reshape(len(x))
+
+
+def input_saturation_of(scorer: Scorer, features: np.ndarray) -> np.ndarray:
+    """The scorer's saturated-input counts (44,), asking it only about events that could saturate.
+
+    With the raw and scaled input types and shifts of ``FirmwareEmulator`` known, an event whose
+    every feature lies within half of the range that both input words can hold (raw word, and
+    raw word / 2**s in the scaled word) cannot saturate: rounding moves a value by at most one
+    LSB, far less than half the range.  Only the other events are passed to
+    ``scorer.input_saturation``, so the counts are the same and most of the work is skipped.
+    """
+    raw, scaled, shifts = (getattr(scorer, name, None) for name in ("raw_type", "scaled_type", "shifts"))
+    if raw is None or scaled is None or shifts is None:
+        return np.asarray(scorer.input_saturation(features), np.int64)
+    scale = np.exp2(np.asarray(shifts, np.float64))
+    high = 0.5 * np.minimum(raw.max_value, scaled.max_value * scale)
+    low = 0.5 * np.maximum(raw.min_value, scaled.min_value * scale)
+    safe = ((features >= low) & (features <= high)).all(axis=1)
+    if safe.all():
+        return np.zeros(features.shape[1], np.int64)
+    return np.asarray(scorer.input_saturation(features[~safe]), np.int64)
+
+
+def compute_columns(scorer: Scorer, block: EventBlock, menu: Menu, keep_features: bool) -> ScoreColumns:
+    """Score one block of events (float and emulated), evaluate the menu, count saturated inputs."""
+    features = block.features
+    items = menu.item_decisions(features)
+    from_file = menu.use_file_decision and block.menu_pass is not None
+    return ScoreColumns(
+        score_float=float_scores_of(scorer, features),
+        score_emulated=np.asarray(scorer.emulated_scores(features), np.float64),
+        weight=np.asarray(block.weights, np.float64),
+        menu_pass=np.asarray(block.menu_pass if from_file else items.any(axis=1), bool),
+        menu_items=items,
+        saturation=input_saturation_of(scorer, features),
+        menu_source=f"file:{MENU_DATASET}" if from_file else "emulated",
+        features=features if keep_features else None,
+        scaled_features=scorer.scaled_features(features) if keep_features else None,
+    )
+
+
+def read_columns(path: Path, start: int, stop: int, chunk_index: int | None = None) -> ScoreColumns:
+    """Rows [start, stop) of a score file; ``chunk_index`` picks the saturation row of that chunk."""
     with h5py.File(path, "r") as f:
-        return ScoredSample(
-            process=str(f.attrs["process"]),
-            path=path,
-            score_float=f["score_float"][:],
-            score_emulated=f["score_emulated"][:],
-            weights=f["weight"][:],
-            menu_pass=f["l1_menu_pass"][:],
-            menu_items=f["l1_menu_items"][:],
-            menu_item_names=[s.decode() if isinstance(s, bytes) else str(s) for s in f["l1_menu_items"].attrs["item_names"]],
+        saturation = (f["chunk_input_saturation"][chunk_index] if chunk_index is not None
+                      else np.zeros(N_FEATURES, np.int64))
+        return ScoreColumns(
+            score_float=f["score_float"][start:stop], score_emulated=f["score_emulated"][start:stop],
+            weight=f["weight"][start:stop], menu_pass=f["l1_menu_pass"][start:stop],
+            menu_items=f["l1_menu_items"][start:stop], saturation=np.asarray(saturation, np.int64),
             menu_source=str(f.attrs["menu_source"]),
-            saturation=np.asarray(f.attrs["input_saturation"], np.int64),
         )
 
 
-def iter_score_file_features(path: Path, chunk_events: int):
-    """Yield ``(start, features)`` blocks of the unscaled features stored in a score file."""
-    with h5py.File(path, "r") as f:
-        ds = f["features"]
-        for start in range(0, ds.shape[0], chunk_events):
-            yield start, ds[start : start + chunk_events]
+def _storage(n: int, width: tuple[int, ...] = ()) -> dict:
+    """Chunked, lightly compressed storage (gzip 1 with shuffle) of a per-event column."""
+    if n == 0 or not all(width):
+        return {}
+    return {"chunks": (min(n, 16384), *width), "compression": "gzip", "compression_opts": 1, "shuffle": True}
+
+
+class ScoreFileWriter:
+    """Writes one score file chunk by chunk, in any chunk order; moved into place on :meth:`close`.
+
+    Use as a context manager; an exception leaves no file under the final name.
+    """
+
+    def __init__(self, out_path: Path, n_events: int, chunk_events: int, menu_item_names: list[str],
+                 keep_features: bool):
+        self.out_path, self.n_events, self.chunk_events = out_path, n_events, chunk_events
+        self.keep_features = keep_features
+        self._atomic = atomic_output(out_path)
+        self._file = h5py.File(self._atomic.__enter__(), "w")
+        n, n_items, n_chunks = n_events, len(menu_item_names), max(1, -(-n_events // chunk_events))
+        for name, dtype, width in (("score_float", np.float64, ()), ("score_emulated", np.float64, ()),
+                                   ("weight", np.float64, ()), ("l1_menu_pass", bool, ()),
+                                   ("l1_menu_items", bool, (n_items,))):
+            self._file.create_dataset(name, shape=(n, *width), dtype=dtype, **_storage(n, width))
+        self._file["l1_menu_items"].attrs["item_names"] = np.array(menu_item_names, dtype=h5py.string_dtype())
+        self._file.create_dataset("chunk_input_saturation", data=np.zeros((n_chunks, N_FEATURES), np.int64))
+        if keep_features:
+            for name in ("features", "scaled_features"):
+                self._file.create_dataset(name, shape=(n, N_FEATURES), dtype=np.float32,
+                                          **_storage(n, (N_FEATURES,)))
+        self._menu_source: str | None = None
+
+    def __enter__(self) -> ScoreFileWriter:
+        return self
+
+    def write(self, start: int, columns: ScoreColumns) -> None:
+        """Store the columns of the chunk that starts at event ``start``."""
+        rows, f = slice(start, start + len(columns)), self._file
+        f["score_float"][rows], f["score_emulated"][rows] = columns.score_float, columns.score_emulated
+        f["weight"][rows], f["l1_menu_pass"][rows] = columns.weight, columns.menu_pass
+        f["l1_menu_items"][rows] = columns.menu_items
+        f["chunk_input_saturation"][start // self.chunk_events] = columns.saturation
+        if self.keep_features:
+            f["features"][rows], f["scaled_features"][rows] = columns.features, columns.scaled_features
+        self._menu_source = self._menu_source or columns.menu_source
+
+    def close(self, attrs: dict) -> None:
+        """Write the attributes and move the file into place."""
+        saturation = self._file["chunk_input_saturation"][:].sum(axis=0)
+        self._file.attrs.update({**attrs, "menu_source": self._menu_source or "emulated", "n_events": self.n_events,
+                                 "chunk_events": self.chunk_events, "input_saturation": saturation,
+                                 "version": SCORE_FILE_VERSION})
+        self._file.close()
+        self._atomic.__exit__(None, None, None)
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        """On an exception, close and delete the unfinished file; on success :meth:`close` has moved it."""
+        if exc_type is not None:
+            self._file.close()
+            self._atomic.__exit__(exc_type, exc, tb)

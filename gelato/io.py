@@ -52,7 +52,7 @@ Names = NameMapping | str | os.PathLike[str] | None
 __all__ = [
     "FEATURES_DATASET", "MENU_DATASET", "WEIGHT_DATASET", "Names",
     "DatasetReadError", "EventBlock", "EventFileError", "EventSample", "atomic_output", "count_events", "event_layout",
-    "iter_event_blocks", "iter_event_chunks", "open_event_file", "read_events", "write_events",
+    "iter_event_blocks", "iter_event_chunks", "open_event_file", "read_event_block", "read_events", "write_events",
 ]
 
 
@@ -274,6 +274,21 @@ def iter_event_blocks(
             block = _block(layout, f, start, min(start + chunk_events, layout.n_events))
             warned = warned or _warn_if_not_finite(path, block)  # once per file
             yield block
+
+
+def read_event_block(path: str | os.PathLike[str], start: int, stop: int, names: Names = None) -> EventBlock:
+    """Events [start, stop) of a file as one :class:`EventBlock` (opens and closes the file itself).
+
+    Meant for tasks that each read their own range (HDF5 handles cannot be sent between processes).
+    """
+    path = Path(path)
+    with open_event_file(path) as f:
+        layout = _layout(path, f, names)
+        if not 0 <= start <= stop <= layout.n_events:
+            raise ValueError(f"{path}: event range [{start}, {stop}) outside the file's {layout.n_events} events")
+        block = _block(layout, f, start, stop)
+    _warn_if_not_finite(path, block)
+    return block
 
 
 def iter_event_chunks(

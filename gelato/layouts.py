@@ -250,6 +250,9 @@ class EventLayout:
         """Rows [start, stop): features (n, 44) float32 in canonical order, raw weights, raw menu flags."""
         features = np.empty((stop - start, N_FEATURES), np.float32)
         for source in self.sources:
+            if self._is_whole_matrix(f, source):  # one (N, 44) dataset in canonical order: no copy
+                self._read_into(f, source.dataset, start, stop, features)
+                continue
             block = self._rows(f, source.dataset, start, stop, list(source.fields) or None)
             if source.fields:
                 block = np.stack([block[name] for name in source.fields], axis=1)
@@ -257,6 +260,20 @@ class EventLayout:
         weights = self._rows(f, self.weight.dataset, start, stop, self.weight.field) if self.weight else None
         menu = self._rows(f, self.menu.dataset, start, stop, self.menu.field) if self.menu else None
         return features, weights, menu
+
+    @staticmethod
+    def _is_whole_matrix(f: h5py.File, source: FeatureSource) -> bool:
+        canonical = tuple(range(N_FEATURES))
+        return (source.columns == canonical and source.selector == canonical and not source.fields
+                and f[source.dataset].shape[1:] == (N_FEATURES,))
+
+    def _read_into(self, f: h5py.File, dataset: str, start: int, stop: int, out: np.ndarray) -> None:
+        try:
+            if stop > start:
+                f[dataset].read_direct(out, np.s_[start:stop])
+        except (OSError, RuntimeError) as exc:
+            detail = f"reading events {start}-{stop - 1} failed ({exc}); the file is truncated or corrupt"
+            raise DatasetReadError(self.path, dataset, detail) from None
 
     def _rows(self, f: h5py.File, dataset: str, start: int, stop: int, fields: str | list[str] | None = None
               ) -> np.ndarray:

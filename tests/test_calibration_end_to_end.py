@@ -56,3 +56,15 @@ def test_gelato_calibrate_on_tiny_samples_is_bit_exact_and_complete(tmp_path):
     assert three_way["events"] == {"committed": 4000 + 6 * 300, "random_and_edge": 2000, "total": 7800}
     index = (tmp_path / "reports" / "index.md").read_text()
     assert "## Bit-exactness (reference, emulation, C-simulation)" in index and three_way["verdict_line"] in index
+    with h5py.File(tmp_path / "build" / "scores" / "zerobias.h5", "r") as f:
+        assert "features" not in f and f.attrs["version"] == 2  # the rate reference keeps no features
+
+    # The same run with the chunk tasks on a Dask LocalCluster (2 worker processes, loopback): same numbers.
+    inputs = ["--config", str(HLS_CONFIG), "--model", str(MODEL), "--samples", str(tmp_path / "samples"),
+              "--calibration", str(tmp_path / "calibration.yaml")]
+    code = main(["calibrate", *inputs, "--build", str(tmp_path / "build_cluster"),
+                 "--reports", str(tmp_path / "reports_cluster"), "--local-cluster", "2"])
+    assert code == 0
+    cluster = json.loads((tmp_path / "reports_cluster" / "summary.json").read_text())
+    for key in ("thresholds", "efficiencies", "menu", "float_vs_emulated", "samples", "saturation", "findings"):
+        assert cluster[key] == summary[key], key

@@ -1,0 +1,119 @@
+"""Where chunk tasks run: in this process, or on a Dask distributed cluster (calibration stage).
+
+Both executors take a task function and a list of tasks and yield ``(index, result)`` as
+results arrive; :func:`fold_in_order` then merges results in task-index order, so the
+floating-point sums of a distributed run are added in the same order as in a
+single-process run and the numbers are identical bit for bit.
+
+:func:`open_executor` gives the in-process executor, a client of a running scheduler
+(``--scheduler tcp://host:8786``) or a ``LocalCluster`` of worker processes on the loopback
+interface (``--local-cluster N``).  At most ``max_in_flight`` tasks are submitted at a time,
+so finished results never pile up on the workers faster than this process merges them.
+Workers must see the sample files and the build folder under the same paths (a shared
+file system); they build the firmware emulation themselves (:mod:`.streaming`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+#: Loopback address a local cluster listens on: nothing is exposed beyond this machine.
+LOOPBACK = "127.0.0.1"
+
+
+class InProcessExecutor:
+    """Runs tasks one after the other in this process."""
+
+    description = "single process"
+    distributed = False
+
+    def map(self, fn: Callable, tasks: Sequence, *args: Any) -> Iterator[tuple[int, Any]]:
+        for index, task in enumerate(tasks):
+            yield index, fn(task, *args)
+
+
+class DaskExecutor:
+    """Runs tasks on the workers of a ``distributed.Client``, a bounded number at a time."""
+
+    distributed = True
+
+    def __init__(self, client, max_in_flight: int | None = None):
+        self.client = client
+        n_workers = max(1, len(client.scheduler_info().get("workers", {})))
+        self.max_in_flight = max_in_flight or 2 * n_workers
+        self.description = f"Dask scheduler {client.scheduler.address} ({n_workers} workers)"
+
+    def map(self, fn: Callable, tasks: Sequence, *args: Any) -> Iterator[tuple[int, Any]]:
+        from distributed import as_completed
+
+        prefix, queue = f"{getattr(fn, '__name__', 'task')}-{uuid.uuid4().hex[:8]}", iter(enumerate(tasks))
+        index_of, done = {}, as_completed()
+
+        def submit_next() -> None:
+            for index, task in queue:
+                future = self.client.submit(fn, task, *args, key=f"{prefix}-{index}", pure=False)
+                index_of[future.key] = index
+                done.add(future)
+                return
+
+        for _ in range(self.max_in_flight):
+            submit_next()
+        for future in done:
+            result = future.result()
+            index = index_of.pop(future.key)
+            future.release()
+            submit_next()
+            yield index, result
+
+
+def fold_in_order(results: Iterable[tuple[int, Any]], merge: Callable[[Any, Any], Any],
+                  advance: Callable[[int], None] | None = None) -> Any:
+    """Merge ``results`` (index, value) in index order 0, 1, 2, ... whatever order they come in.
+
+    ``merge(accumulated, value)`` returns the new accumulated value; the first value starts
+    it.  Results that arrive early wait in a buffer; ``advance(index)`` is called per result.
+    """
+    pending: dict[int, Any] = {}
+    accumulated, next_index = None, 0
+    for index, value in results:
+        pending[index] = value
+        if advance is not None:
+            advance(index)
+        while next_index in pending:
+            value = pending.pop(next_index)
+            accumulated = value if next_index == 0 else merge(accumulated, value)
+            next_index += 1
+    if pending:
+        raise RuntimeError(f"results {sorted(pending)} arrived without result {next_index}; expected every index once")
+    return accumulated
+
+
+@contextlib.contextmanager
+def open_executor(scheduler: str | None = None, local_cluster: int | None = None) -> Iterator[Any]:
+    """The executor for ``--scheduler ADDRESS`` or ``--local-cluster N`` (N worker processes), else in-process."""
+    if scheduler and local_cluster:
+        raise ValueError(f"got both a scheduler ({scheduler}) and a local cluster ({local_cluster} workers); "
+                         "expected at most one")
+    if not scheduler and not local_cluster:
+        yield InProcessExecutor()
+        return
+
+    from distributed import Client, LocalCluster
+
+    if scheduler:
+        with Client(scheduler) as client:
+            log.info("connected to Dask scheduler %s", scheduler)
+            yield DaskExecutor(client)
+        return
+    if local_cluster < 1:
+        raise ValueError(f"--local-cluster needs at least 1 worker, got {local_cluster}")
+    with LocalCluster(n_workers=local_cluster, threads_per_worker=1, processes=True, host=LOOPBACK,
+                      dashboard_address=None) as cluster, Client(cluster) as client:
+        log.info("local Dask cluster on %s with %d worker processes", cluster.scheduler_address, local_cluster)
+        yield DaskExecutor(client)

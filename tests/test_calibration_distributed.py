@@ -1,0 +1,44 @@
+"""A calibration on a Dask LocalCluster (loopback, worker processes) equals the single-process one bit for bit."""
+
+from __future__ import annotations
+
+import json
+
+import yaml
+from test_calibration_pipeline import SyntheticScorer, write_synthetic_samples
+
+from gelato.calibration.config import DEFAULT_CONFIG, settings_from_dict
+from gelato.calibration.execution import LOOPBACK, open_executor
+from gelato.calibration.pipeline import run_calibration
+from gelato.calibration.report import _json_default, build_summary
+
+NO_CSIM = {"csim_vs_emulation": {"events": 0}}
+
+
+def run(samples, root, settings, executor=None) -> dict:
+    """summary.json of a calibration run, as written (the report's plots are left out to keep the test short)."""
+    result = run_calibration(settings, SyntheticScorer(), samples, root / "build", NO_CSIM, {}, executor=executor,
+                             scorer_factory=SyntheticScorer)
+    return json.loads(json.dumps(build_summary(result), default=_json_default))
+
+
+def numbers(summary: dict) -> dict:
+    """What must agree: thresholds, efficiencies, menu, flips, samples, saturation (not the input paths)."""
+    return {k: summary[k] for k in ("thresholds", "efficiencies", "menu", "float_vs_emulated", "samples", "saturation")}
+
+
+def test_local_cluster_on_loopback_gives_the_single_process_summary_bit_for_bit(tmp_path):
+    data = yaml.safe_load(DEFAULT_CONFIG.read_text())
+    data["chunk_events"] = 2500
+    data["plots"] = {"efficiency_features": ["jet0_pt"], "extra_efficiency_features": {},
+                     "score_vs_features": ["n_jets"]}
+    settings = settings_from_dict(data)
+    samples = write_synthetic_samples(tmp_path / "samples", n_ref=20000, n_proc=3000)
+
+    single = run(samples, tmp_path / "single", settings)
+    with open_executor(local_cluster=2) as executor:
+        assert executor.distributed and LOOPBACK in executor.description
+        distributed = run(samples, tmp_path / "cluster", settings, executor)
+
+    assert json.dumps(numbers(distributed), sort_keys=True) == json.dumps(numbers(single), sort_keys=True)
+    assert distributed["thresholds"]["emulated"]["500"]["n_reference"] == 20000
