@@ -6,6 +6,7 @@ import json
 import time
 
 import numpy as np
+import pytest
 from conftest import edge_events
 
 from gelato.features import FEATURE_NAMES
@@ -116,3 +117,19 @@ def test_cli_convert_reuses_and_csim_reports_zero_mismatches(firmware, tmp_path,
     assert code == 0 and "80 events, 0 mismatches" in out
     report = json.loads((tmp_path / "reports" / "csim.json").read_text())
     assert report["events_per_sample"] == {"a": 40, "b": 40}
+
+
+def test_batch_library_keeps_its_shift_table_private(firmware):
+    """A static local of an inline function (the generated shift table) must not become a process-wide
+    unique symbol, or the batch drivers of two firmware models in one process share one table."""
+    import shutil
+    import subprocess
+
+    nm = shutil.which("nm")
+    if nm is None:
+        pytest.skip("nm (binutils) not installed")
+    emulator, _ = firmware
+    library = emulator.project.batch_library
+    symbols = subprocess.run([nm, "-D", "--defined-only", str(library)], check=True, capture_output=True,
+                             text=True).stdout.splitlines()
+    assert [line for line in symbols if line.split()[1:2] == ["u"]] == []

@@ -133,3 +133,22 @@ def test_fast_saturation_refuses_non_finite_features(firmware):
     events[3, 0], events[5, 43] = np.nan, -np.inf
     with pytest.raises(ValueError, match=r"NaN or infinite values \(2 values\)"):
         emulator.input_saturation(events)
+
+
+def test_fast_library_exports_no_process_wide_unique_symbols(firmware):
+    """g++ exports C++17 inline variables (the weight tables) as STB_GNU_UNIQUE symbols, which the
+    dynamic loader shares across every library of the process: a second kernel would silently run the
+    first one's weights.  The kernel keeps them internal; only the C entry points are exported."""
+    import shutil
+    import subprocess
+
+    nm = shutil.which("nm")
+    if nm is None:
+        pytest.skip("nm (binutils) not installed")
+    emulator, _ = firmware
+    symbols = subprocess.run([nm, "-D", "--defined-only", str(emulator.fast.library_path)], check=True,
+                             capture_output=True, text=True).stdout.splitlines()
+    unique = [line for line in symbols if line.split()[1:2] == ["u"]]
+    assert unique == [], f"process-wide unique symbols in the fast kernel: {unique[:5]}"
+    exported = {line.split()[-1] for line in symbols if line.split()[1:2] == ["T"]}
+    assert {"gelato_fast_scores", "gelato_fast_n_features"} <= exported

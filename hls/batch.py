@@ -35,7 +35,9 @@ def build_batch_library(project_dir: Path, project_name: str, n_in: int, n_out: 
 
     weights_dir = (project_dir / "firmware" / "weights").resolve()
     command = [
-        compiler, "-O3", "-fPIC", "-shared", "-std=c++17", "-Ifirmware/ap_types", "-Ifirmware",
+        # -fno-gnu-unique: static locals of inline functions (the generated shift table) stay private to this
+        # library instead of being shared with every other firmware library loaded into the process
+        compiler, "-O3", "-fPIC", "-shared", "-std=c++17", "-fno-gnu-unique", "-Ifirmware/ap_types", "-Ifirmware",
         f'-DWEIGHTS_DIR="{weights_dir}"', SOURCE, f"firmware/{project_name}.cpp", "-o", LIBRARY,
     ]  # fmt: skip
     try:

@@ -200,7 +200,8 @@ def build_fingerprint(model_path: Path, config_path: Path) -> dict:
         "model_sha256": file_digest(model_path),
         "config_sha256": file_digest(config_path),
         "header_sha256": file_digest(HEADER),
-        "code_sha256": {name: file_digest(here / name) for name in ("extension.py", "convert.py", "config.py")},
+        "code_sha256": {name: file_digest(here / name)
+                        for name in ("extension.py", "convert.py", "config.py", "batch.py", "templates/gelato_batch.cpp")},
         "hls4ml_version": hls4ml.__version__,
     }
 

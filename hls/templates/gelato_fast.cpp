@@ -17,7 +17,11 @@
 #include <thread>
 #include <vector>
 
+// Everything but the extern "C" entry points has internal linkage (the unnamed namespace): the
+// weight tables are C++17 inline variables, which g++ would otherwise export as process-wide
+// unique symbols, so a second kernel loaded into the same process would run the first one's weights.
 namespace gelato_fast {
+namespace {
 
 enum rounding_mode { trn = 0, trn_zero = 1, rnd = 2, rnd_conv = 3 };
 
@@ -235,6 +239,7 @@ template <class BLOCK_T> inline void run_threads(long n_events, int n_threads, B
     }
 }
 
+} // namespace
 } // namespace gelato_fast
 
 extern "C" {
