@@ -127,8 +127,8 @@ def run_calibrate(args: argparse.Namespace) -> int:
     print(f"firmware emulation ready ({t_build:.0f} s); score type {emulator.score_type}")
 
     t0 = time.perf_counter()
-    bit_exact = run_csim_report(emulator, list(samples.values()), args.reports, n_events=settings.csim_events,
-                                names=args.names)
+    bit_exact = run_csim_report(emulator, list(samples.values()), None, n_events=settings.csim_events,
+                                names=args.names)  # csim.{json,md} are written with the report, at the end
     t_csim = time.perf_counter() - t0
     print(f"C-simulation check done ({t_csim:.0f} s)")
 

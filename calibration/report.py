@@ -37,6 +37,8 @@ from gelato.calibration.pipeline import KINDS, CalibrationResult, saturation_tab
 from gelato.calibration.rates import PASS_RULE
 from gelato.calibration.bitexact_section import bitexact_markdown, bitexact_summary
 from gelato.calibration.synthesis_section import synthesis_markdown, synthesis_summary
+from gelato.hls.csim import write_csim_report
+from gelato.io import INTERRUPTED
 
 log = logging.getLogger(__name__)
 
@@ -268,6 +270,8 @@ def write_report(result: CalibrationResult, reports_dir: Path, findings: dict | 
             summary["findings"] = findings
             (staging / "findings.json").write_text(json.dumps(findings, indent=1) + "\n")
             (staging / "findings.md").write_text(findings_markdown(findings))
+        if result.bit_exact.get("csim_vs_emulation"):  # the C-simulation check of this run: csim.{json,md}
+            write_csim_report(result.bit_exact, staging)
         sections, files = _tables(result, summary, sub / "tables")
         figures = make_plots(result, sub / "plots")
         curves = efficiency_curves(result)
@@ -316,12 +320,14 @@ def _json_default(value):
 
 def _commit(staging: Path, reports_dir: Path) -> None:
     """Move the staged report into place: the subfolder, then summary.json, then index.md."""
+    if INTERRUPTED.is_set():  # Ctrl-C arrived while plotting, where matplotlib may have swallowed it
+        raise KeyboardInterrupt(f"interrupted before the report in {reports_dir} was replaced")
     final_sub, old = reports_dir / SUBDIR, None
     if final_sub.exists():
         old = Path(tempfile.mkdtemp(prefix=".calibration-old-", dir=reports_dir))
         os.replace(final_sub, old / SUBDIR)
     os.replace(staging / SUBDIR, final_sub)
-    for name in ("findings.json", "findings.md"):
+    for name in ("findings.json", "findings.md", "csim.json", "csim.md"):
         if (staging / name).exists():
             os.replace(staging / name, reports_dir / name)
     os.replace(staging / "summary.json", reports_dir / "summary.json")

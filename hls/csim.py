@@ -177,9 +177,14 @@ def compare_float(emulated: np.ndarray, floats: np.ndarray, score_lsb: float) ->
     }
 
 
-def run_csim_report(emulator: FirmwareEmulator, sample_files: list[Path], reports_dir: Path,
+def run_csim_report(emulator: FirmwareEmulator, sample_files: list[Path], reports_dir: Path | None,
                     n_events: int = 10000, names: Names = None) -> dict:
-    """Run the g++ C-simulation on real events and write reports/csim.{json,md}; see module docstring."""
+    """Run the g++ C-simulation on real events and write reports/csim.{json,md}; see module docstring.
+
+    With ``reports_dir=None`` nothing is written: the caller writes the result later with
+    :func:`write_csim_report` (``gelato calibrate`` does, beside its own report, so an interrupted
+    run leaves the previous report folder consistent).
+    """
     project_dir = emulator.project_dir
     project_name = emulator.config["project_name"]
     selection = select_events([Path(p) for p in sample_files], n_events, names)
@@ -210,7 +215,8 @@ def run_csim_report(emulator: FirmwareEmulator, sample_files: list[Path], report
                      "emulation": round(emulation_seconds, 3), "conversion": round(emulator.project.seconds, 2)},
         "emulation_events_per_s": round(len(features) / emulation_seconds, 1) if emulation_seconds > 0 else None,
     }  # fmt: skip
-    write_csim_report(result, Path(reports_dir))
+    if reports_dir is not None:
+        write_csim_report(result, Path(reports_dir))
     mismatches = result["csim_vs_emulation"]["mismatches"]
     log.info("C-simulation vs emulation: %d events, %d mismatches", len(features), mismatches)
     return result

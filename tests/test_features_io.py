@@ -131,3 +131,4 @@ def test_cli_exits_130_when_an_interrupt_was_swallowed_during_the_command(monkey
     assert "interrupted; no partial output was kept" in capsys.readouterr().err
     assert signal.getsignal(signal.SIGINT) is not cli._on_interrupt
     assert not INTERRUPTED.is_set()  # later commands and outputs in this process are not refused
+
