@@ -62,24 +62,43 @@ def plot_score_distribution(
     thresholds: Mapping[int, dict], path: Path,
 ) -> Path:
     """Weighted score histograms of one sample (``counts[kind]`` on ``score_edges``) with the emulated thresholds."""
-    fig, ax = plt.subplots(figsize=(8, 6))
+    fig, (ax, zoom) = plt.subplots(1, 2, figsize=(13, 6), gridspec_kw={"width_ratios": [1.6, 1]})
     edges = _drawable(score_edges)
-    for kind, style in (("emulated", "-"), ("float", "--")):
-        ax.stairs(counts[kind], edges, linestyle=style, label=f"{kind} score", linewidth=1.8)
     rates = sorted(thresholds)
-    for i, rate in enumerate(rates):
-        ax.axvline(thresholds[rate]["threshold"], color=_rate_color(i, len(rates)), linestyle=":",
-                   label=f"{rate} Hz: {thresholds[rate]['threshold']:.5g}")
+    for axis in (ax, zoom):
+        for kind, style in (("emulated", "-"), ("float", "--")):
+            axis.stairs(counts[kind], edges, linestyle=style, label=f"{kind} score", linewidth=1.8)
+        for i, rate in enumerate(rates):
+            axis.axvline(thresholds[rate]["threshold"], color=_rate_color(i, len(rates)), linestyle=":", linewidth=1.6,
+                         label=f"{rate} Hz: {thresholds[rate]['threshold']:.5g}")
 
+    bottom, peak = max(0.5 * min(min_weight, 1.0), 1e-3), max(float(np.max(counts["emulated"], initial=0.0)), 1.0)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlim(edges[0], edges[-1])
-    ax.set_ylim(bottom=max(0.5 * min(min_weight, 1.0), 1e-3), top=ax.get_ylim()[1] * 300)
+    ax.set_ylim(bottom=bottom, top=peak * 50)  # room for the legend above the peak
     ax.set_xlabel(f"anomaly score (first bin: < {score_edges[1]:.3g}; last: overflow)")
     ax.set_ylabel("events (weighted)")
-    ax.legend(title="emulated thresholds", fontsize=10, title_fontsize=10, ncol=2, loc="upper right", frameon=True, framealpha=0.9)
+    ax.legend(title="emulated thresholds", fontsize=10, title_fontsize=10, ncol=2, loc="upper right", frameon=True,
+              framealpha=0.9)
     _label(ax, process)
+    _threshold_zoom(zoom, [thresholds[r]["threshold"] for r in rates], rates, bottom, peak)
+    fig.tight_layout()
     return _save(fig, path)
+
+
+def _threshold_zoom(ax: plt.Axes, values: list[float], rates: list[int], bottom: float, peak: float) -> None:
+    """The score range of the thresholds on a linear axis, each line labelled with its rate."""
+    low, high = min(values), max(values)
+    margin = max(0.15 * (high - low), 0.02 * high, 1e-9)
+    ax.set_xlim(low - margin, high + margin)
+    ax.set_yscale("log")
+    ax.set_ylim(bottom=bottom, top=peak * 50)
+    for value, rate in zip(values, rates):
+        ax.text(value, 0.97, f" {rate} Hz", rotation=90, va="top", ha="right", fontsize=9,
+                transform=ax.get_xaxis_transform())
+    ax.set_xlabel("anomaly score, around the thresholds")
+    ax.set_title("zoom: thresholds (bins of the left panel)", fontsize=11)
 
 
 def plot_score_vs_feature(
@@ -112,7 +131,7 @@ def plot_score_vs_feature(
         ax.set_xlabel(VARIABLES[feature].label, fontsize=11)
         ax.set_ylabel("emulated score", fontsize=11)
         ax.tick_params(labelsize=9)
-        ax.text(0.96, 0.95, process, transform=ax.transAxes, ha="right", va="top", fontsize=12)
+        ax.set_title(process, fontsize=12, loc="right")  # above the panel, never over the data
         for rate, color in ((min(thresholds), "tab:red"), (max(thresholds), "tab:orange")):
             ax.axhline(thresholds[rate]["threshold"], color=color, linestyle="--", linewidth=1.2, label=f"{rate} Hz")
         if process == processes[0]:
