@@ -38,7 +38,7 @@ from gelato.calibration.rates import PASS_RULE
 from gelato.calibration.bitexact_section import bitexact_markdown, bitexact_summary
 from gelato.calibration.synthesis_section import synthesis_markdown, synthesis_summary
 from gelato.hls.csim import write_csim_report
-from gelato.io import INTERRUPTED
+from gelato.io import INTERRUPTED, display_path
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ def build_summary(result: CalibrationResult) -> dict:
             "min_passing_events": s.min_passing_events,
             "menu": {"items": s.menu.as_config(), "use_file_decision": s.menu.use_file_decision,
                      "source_on_reference": result.menu_rates["source"]},
-            "config": s.source,
+            "config": display_path(s.source),
             "inputs": result.inputs,
         },
         "samples": {p: {"n_events": len(x), "sum_weights": float(x.sum_weights), "menu_source": x.menu_source}
@@ -174,7 +174,7 @@ def _index(result: CalibrationResult, summary: dict, sections: dict[str, str], f
         f"of average weight stands for {s.bunch_crossing_hz / n_ref:.4g} Hz and a 500 Hz threshold rests on "
         f"~{500 * n_ref / s.bunch_crossing_hz:.2g} events.",
         f"- Each threshold is the smallest score value whose unique rate does not exceed the target.",
-        f"- Inputs: {', '.join(f'{k} `{v}`' for k, v in result.inputs.items())}; config `{s.source}`.",
+        f"- Inputs: {', '.join(f'{k} `{v}`' for k, v in result.inputs.items())}; config `{display_path(s.source)}`.",
         "",
         "## Bit-exactness (C-simulation)",
         "",

@@ -102,6 +102,15 @@ class EventBlock:
 INTERRUPTED = threading.Event()
 
 
+def display_path(path: str | os.PathLike[str]) -> str:
+    """``path`` relative to the working directory when it lies below it, else as given (reports stay
+    the same whichever folder the project was cloned into)."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
 def _umask() -> int:
     """The process umask (read by setting and restoring it: there is no getter)."""
     mask = os.umask(0o022)

@@ -33,7 +33,7 @@ import numpy as np
 from gelato.features import FEATURE_NAMES
 from gelato.hls.convert import build_lock
 from gelato.hls.emulate import FirmwareEmulator
-from gelato.io import Names, atomic_output, read_events
+from gelato.io import Names, atomic_output, display_path, read_events
 
 log = logging.getLogger(__name__)
 
@@ -210,7 +210,7 @@ def run_csim_report(emulator: FirmwareEmulator, sample_files: list[Path], report
         "input_saturation": {name: int(n) for name, n in zip(FEATURE_NAMES, saturation)},
         "events_per_sample": selection.counts,
         "score_type": str(emulator.score_type),
-        "project_dir": str(project_dir),
+        "project_dir": display_path(project_dir),
         "timing_s": {"testbench_build": round(build_seconds, 2), "testbench_run": round(run_seconds, 2),
                      "emulation": round(emulation_seconds, 3), "conversion": round(emulator.project.seconds, 2)},
         "emulation_events_per_s": round(len(features) / emulation_seconds, 1) if emulation_seconds > 0 else None,

@@ -132,3 +132,11 @@ def test_cli_exits_130_when_an_interrupt_was_swallowed_during_the_command(monkey
     assert signal.getsignal(signal.SIGINT) is not cli._on_interrupt
     assert not INTERRUPTED.is_set()  # later commands and outputs in this process are not refused
 
+
+
+def test_display_path_is_relative_below_the_working_directory(tmp_path, monkeypatch):
+    from gelato.io import display_path
+
+    monkeypatch.chdir(tmp_path)
+    assert display_path(tmp_path / "configs" / "calibration.yaml") == "configs/calibration.yaml"
+    assert display_path("/elsewhere/x.yaml") == "/elsewhere/x.yaml"
