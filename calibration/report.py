@@ -239,17 +239,24 @@ def _index(result: CalibrationResult, summary: dict, sections: dict[str, str], f
     return "\n".join(out)
 
 
-BIT_EXACT_FIELDS = ("events", "mismatches", "max_abs_diff", "mean_abs_diff", "max_abs_diff_lsb",
-                    "frac_identical", "frac_differ_more_than_1lsb")
-
-
 def _bit_exact_text(be: dict) -> str:
     pairs = {k: v for k, v in be.items() if k in ("csim_vs_emulation", "emulation_vs_float") and isinstance(v, dict)}
     if not pairs:
         return "Not run (no C-simulation result was passed)."
-    rows = [[pair, *(tables.fmt(v[f], 6) if isinstance(v.get(f), float) else v.get(f, "") for f in BIT_EXACT_FIELDS)]
-            for pair, v in pairs.items()]
-    table = tables.markdown(["comparison", *BIT_EXACT_FIELDS], rows)
+    rows = []
+    if "csim_vs_emulation" in pairs:
+        exact = pairs["csim_vs_emulation"]
+        verdict = "identical on every event" if exact.get("mismatches") == 0 else f"**{exact.get('mismatches')} differ**"
+        rows.append(["C-simulation vs emulation (must be exact)", exact.get("events", ""), verdict])
+    if "emulation_vs_float" in pairs:
+        f = pairs["emulation_vs_float"]
+        rows.append(["emulation vs float model (quantization)", f.get("events", ""),
+                     f"max abs diff {tables.fmt(f.get('max_abs_diff', float('nan')), 4)} "
+                     f"({tables.fmt(f.get('max_abs_diff_lsb', float('nan')), 4)} LSB), mean "
+                     f"{tables.fmt(f.get('mean_abs_diff', float('nan')), 4)}; identical on "
+                     f"{tables.fmt(100 * f.get('frac_identical', float('nan')), 3)} % of events, more than 1 LSB apart "
+                     f"on {tables.fmt(100 * f.get('frac_differ_more_than_1lsb', float('nan')), 3)} %"])
+    table = tables.markdown(["comparison", "events", "result"], rows)
     return (f"{table}\n\nThe C-simulation (g++ testbench of the generated HLS project) must equal the emulation "
             "exactly; the float model differs by quantization. Details: [csim.md](csim.md), [csim.json](csim.json)")
 
