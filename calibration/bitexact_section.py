@@ -11,11 +11,10 @@ calibration, and summarises it for ``reports/index.md`` and
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
-from gelato.calibration.synthesis_section import _sha256
+from gelato.calibration.synthesis_section import read_firmware_report
 
 log = logging.getLogger(__name__)
 
@@ -24,19 +23,10 @@ BITEXACT_JSON = "bitexact.json"
 
 def bitexact_summary(reports_dir: Path, model_path: str | None, config_path: str | None) -> dict:
     """What ``reports_dir/bitexact.json`` says, reduced to its verdict and counts; ``{"present": False}`` without it."""
-    path = Path(reports_dir) / BITEXACT_JSON
-    try:
-        report = json.loads(path.read_text())
-    except FileNotFoundError:
-        return {"present": False}
-    except (OSError, ValueError) as exc:
-        log.warning("%s: unreadable bit-exactness report (%s); left out of the calibration report", path, exc)
-        return {"present": False, "error": f"{path}: {exc}"}
-
-    inputs = report.get("inputs") or {}
-    same = None
-    if inputs.get("model_sha256") and inputs.get("hls_config_sha256"):
-        same = inputs["model_sha256"] == _sha256(model_path) and inputs["hls_config_sha256"] == _sha256(config_path)
+    report, absent, same = read_firmware_report(Path(reports_dir) / BITEXACT_JSON, "bit-exactness", model_path,
+                                                config_path)
+    if report is None:
+        return absent
     divergence = report.get("divergence") or {}
     return {
         "present": True, "verdict": report.get("verdict"), "verdict_line": report.get("verdict_line"),

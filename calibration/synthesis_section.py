@@ -26,26 +26,39 @@ def _sha256(path: str | None) -> str | None:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
+def read_firmware_report(path: Path, what: str, model_path: str | None,
+                         config_path: str | None) -> tuple[dict | None, dict, bool | None]:
+    """Read a report another command wrote beside the calibration (``synth.json``, ``bitexact.json``).
+
+    Returns ``(report, absent, same_firmware)``: ``report`` is None when the file is missing or
+    unreadable, and ``absent`` is then the summary to use (``{"present": False}``, with the error);
+    ``same_firmware`` compares the SHA-256 digests the report recorded with the calibration's model
+    and hls config (None when it recorded none).
+    """
+    try:
+        report = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        return None, {"present": False}, None
+    except (OSError, ValueError) as exc:
+        log.warning("%s: unreadable %s report (%s); left out of the calibration report", path, what, exc)
+        return None, {"present": False, "error": f"{path}: {exc}"}, None
+
+    inputs = report.get("inputs") or {}
+    same = None
+    if inputs.get("model_sha256") and inputs.get("hls_config_sha256"):
+        same = inputs["model_sha256"] == _sha256(model_path) and inputs["hls_config_sha256"] == _sha256(config_path)
+    return report, {}, same
+
+
 def synthesis_summary(reports_dir: Path, model_path: str | None, config_path: str | None) -> dict:
     """What ``reports_dir/synth.json`` says, reduced to the figures the index shows.
 
     Returns ``{"present": False}`` when there is no (readable) synthesis report;
     ``same_firmware`` is True, False, or None when the report does not record its inputs.
     """
-    path = Path(reports_dir) / SYNTH_JSON
-    try:
-        report = json.loads(path.read_text())
-    except FileNotFoundError:
-        return {"present": False}
-    except (OSError, ValueError) as exc:
-        log.warning("%s: unreadable synthesis report (%s); left out of the calibration report", path, exc)
-        return {"present": False, "error": f"{path}: {exc}"}
-
-    inputs = report.get("inputs") or {}
-    same = None
-    if inputs.get("model_sha256") and inputs.get("hls_config_sha256"):
-        same = (inputs["model_sha256"] == _sha256(model_path)
-                and inputs["hls_config_sha256"] == _sha256(config_path))
+    report, absent, same = read_firmware_report(Path(reports_dir) / SYNTH_JSON, "synthesis", model_path, config_path)
+    if report is None:
+        return absent
     table = next((report[k] for k in RESOURCE_TABLES if report.get(k)), {})
     check = report.get("rtl_vs_emulation") or {}
     return {
