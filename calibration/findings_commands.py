@@ -16,7 +16,7 @@ from pathlib import Path
 
 from gelato.calibration.findings import FindingSettings, load_event_columns, measure_findings, score_plot_links
 from gelato.calibration.findings_report import findings_markdown
-from gelato.io import atomic_output
+from gelato.io import write_report_pair
 
 log = logging.getLogger(__name__)
 
@@ -63,10 +63,7 @@ def run_findings(args: argparse.Namespace) -> int:
     columns = {p: load_event_columns(path) for p, path in paths.items()}
     settings = FindingSettings(n_resamples=args.resamples, seed=args.seed)
     findings = measure_findings(columns, thresholds, settings, score_plot_links(processes))
-    with atomic_output(args.reports / "findings.json") as tmp:
-        tmp.write_text(json.dumps(findings, indent=1) + "\n")
-    with atomic_output(args.reports / "findings.md") as tmp:
-        tmp.write_text(findings_markdown(findings))
+    write_report_pair(args.reports, "findings", findings, findings_markdown(findings), indent=1)
 
     for row in findings["findings"]:
         print(f"{row['id']:>3} {row['verdict']:<13} {row['claim']}")

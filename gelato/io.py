@@ -138,6 +138,14 @@ def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
             tmp.unlink()
 
 
+def write_report_pair(reports_dir: str | os.PathLike[str], stem: str, data: Any, markdown: str, indent: int = 2) -> None:
+    """Write ``<stem>.json`` (``data``) and the readable ``<stem>.md`` beside it, each atomically."""
+    with atomic_output(Path(reports_dir) / f"{stem}.json") as tmp:
+        tmp.write_text(json.dumps(data, indent=indent) + "\n")
+    with atomic_output(Path(reports_dir) / f"{stem}.md") as tmp:
+        tmp.write_text(markdown)
+
+
 def _attr_value(value: Any) -> Any:
     if isinstance(value, Mapping):
         return json.dumps(value, sort_keys=True)

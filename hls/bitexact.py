@@ -21,7 +21,6 @@ agree up to quantization, not bit for bit).  Writes ``reports/bitexact.{json,md}
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from pathlib import Path
@@ -35,7 +34,7 @@ from gelato.hls.csim import build_testbench, compare_float, run_testbench, sampl
 from gelato.hls.emulate import FirmwareEmulator
 from gelato.hls.input_sets import coverage, input_sets
 from gelato.hls.reference import reference_scores, reference_trace
-from gelato.io import Names, atomic_output, read_events
+from gelato.io import Names, read_events, write_report_pair
 
 log = logging.getLogger(__name__)
 
@@ -180,7 +179,4 @@ def run_bitexact(model_path: Path, config_path: Path, build_dir: Path, sample_fi
 
 def write_bitexact_report(result: dict, reports_dir: Path) -> None:
     """Write ``bitexact.json`` and the readable ``bitexact.md`` beside it."""
-    with atomic_output(reports_dir / "bitexact.json") as tmp:
-        tmp.write_text(json.dumps(result, indent=2) + "\n")
-    with atomic_output(reports_dir / "bitexact.md") as tmp:
-        tmp.write_text(markdown(result))
+    write_report_pair(reports_dir, "bitexact", result, markdown(result))

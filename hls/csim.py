@@ -20,7 +20,6 @@ puts into ``summary.json["bit_exact"]``.
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 import subprocess
@@ -33,7 +32,7 @@ import numpy as np
 from gelato.features import FEATURE_NAMES
 from gelato.hls.convert import build_lock
 from gelato.hls.emulate import FirmwareEmulator
-from gelato.io import Names, atomic_output, display_path, read_events
+from gelato.io import Names, display_path, read_events, write_report_pair
 
 log = logging.getLogger(__name__)
 
@@ -224,10 +223,7 @@ def run_csim_report(emulator: FirmwareEmulator, sample_files: list[Path], report
 
 def write_csim_report(result: dict, reports_dir: Path) -> None:
     """Write ``csim.json`` and a readable ``csim.md`` beside it."""
-    with atomic_output(reports_dir / "csim.json") as tmp:
-        tmp.write_text(json.dumps(result, indent=2) + "\n")
-    with atomic_output(reports_dir / "csim.md") as tmp:
-        tmp.write_text(_markdown(result))
+    write_report_pair(reports_dir, "csim", result, _markdown(result))
 
 
 def _markdown(result: dict) -> str:

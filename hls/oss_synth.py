@@ -17,7 +17,6 @@ clock. The vendor path (:mod:`gelato.hls.synth`) writes the same files from Viti
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import subprocess
@@ -28,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from gelato.hls.synth import BUNCH_CROSSING_NS, part_resources
-from gelato.io import atomic_output
+from gelato.io import write_report_pair
 
 log = logging.getLogger(__name__)
 
@@ -189,10 +188,7 @@ def yosys_run_seconds(log_text: str) -> float | None:
 
 def write_oss_report(summary: dict, reports_dir: Path) -> None:
     """Write ``synth.json`` and ``synth.md`` (the files the vendor path writes)."""
-    with atomic_output(Path(reports_dir) / "synth.json") as tmp:
-        tmp.write_text(json.dumps(summary, indent=2) + "\n")
-    with atomic_output(Path(reports_dir) / "synth.md") as tmp:
-        tmp.write_text(oss_markdown(summary))
+    write_report_pair(reports_dir, "synth", summary, oss_markdown(summary))
 
 
 def _yes(flag) -> str:

@@ -19,7 +19,6 @@ ns), initiation interval, resources with percentages of the part (from
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import re
 import shutil
@@ -27,7 +26,7 @@ import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from gelato.io import atomic_output
+from gelato.io import write_report_pair
 
 log = logging.getLogger(__name__)
 
@@ -245,10 +244,7 @@ def synthesis_inputs(model_path: Path, config_path: Path) -> dict:
 
 def write_synth_report(summary: dict, reports_dir: Path) -> None:
     """Write ``synth.json`` and ``synth.md``."""
-    with atomic_output(Path(reports_dir) / "synth.json") as tmp:
-        tmp.write_text(json.dumps(summary, indent=2) + "\n")
-    with atomic_output(Path(reports_dir) / "synth.md") as tmp:
-        tmp.write_text(_markdown(summary))
+    write_report_pair(reports_dir, "synth", summary, _markdown(summary))
 
 
 def _markdown(s: dict) -> str:
