@@ -19,6 +19,8 @@ from gelato.calibration.synthesis_section import read_firmware_report
 log = logging.getLogger(__name__)
 
 BITEXACT_JSON = "bitexact.json"
+RERUN_HINT = ("`gelato bitexact --model M --config C --reports <this folder>` "
+              "(`make bitexact MODEL=M HLS_CONFIG=C REPORTS=<folder>`) with this calibration's model and config")
 
 
 def bitexact_summary(reports_dir: Path, model_path: str | None, config_path: str | None) -> dict:
@@ -42,10 +44,10 @@ def bitexact_markdown(summary: dict) -> str:
     lines = ["## Bit-exactness (reference, emulation, C-simulation)", ""]
     if not summary.get("present"):
         reason = summary.get("error") or "no `bitexact.json` in this report folder"
-        return "\n".join(lines + [f"Not available ({reason}); `make bitexact` writes it.", ""])
+        return "\n".join(lines + [f"Not available ({reason}); {RERUN_HINT} writes it.", ""])
 
     provenance = {True: "made from the same firmware model and hls config as this calibration",
-                  False: "**made from a different firmware model or hls config: rerun `make bitexact`**",
+                  False: f"**made from a different firmware model or hls config: rerun {RERUN_HINT}**",
                   None: "its inputs are not recorded, so it may belong to other firmware"}[summary["same_firmware"]]
     lines += [f"`{summary['verdict_line']}`", "",
               f"[bitexact.md](bitexact.md), [bitexact.json](bitexact.json); {provenance}.", "",

@@ -27,8 +27,8 @@ def test_cli_bitexact_prints_one_verdict_line_and_writes_both_reports(firmware, 
 
     lines = capsys.readouterr().out.splitlines()
     assert code == 0
-    assert lines[0] == ("bitexact: PASS reference=emulation=csim on 3,300 events (300 committed + 3,000 random/edge), "
-                        "0 mismatches")
+    assert lines[0] == ("bitexact: PASS reference=emulation=csim=fast on 3,300 events (300 committed + 3,000 "
+                        "random/edge), 0 mismatches")
     report = json.loads((tmp_path / "r" / "bitexact.json").read_text())
     assert report["verdict_line"] == lines[0] and report["divergence"] is None
     assert {key: pair["events"] for key, pair in report["pairs"].items()} == dict.fromkeys(report["pairs"], 3300)
@@ -41,11 +41,12 @@ def test_cli_bitexact_prints_one_verdict_line_and_writes_both_reports(firmware, 
     summary = bitexact_summary(tmp_path / "r", str(work / "firmware_model.h5"), str(config))
     assert summary["same_firmware"] is True and summary["verdict"] == "PASS"
     assert summary["pairs"]["csim_vs_reference"] == {"events": 3300, "mismatches": 0}
+    assert summary["pairs"]["fast_vs_emulation"] == {"events": 3300, "mismatches": 0}  # the calibration's scorer
     assert lines[0] in bitexact_markdown(summary) and "same firmware model" in bitexact_markdown(summary)
 
     config.write_text(config.read_text() + "# edited after the comparison\n")
     stale = bitexact_summary(tmp_path / "r", str(work / "firmware_model.h5"), str(config))
-    assert stale["same_firmware"] is False and "rerun `make bitexact`" in bitexact_markdown(stale)
+    assert stale["same_firmware"] is False and "rerun `gelato bitexact --model M --config C" in bitexact_markdown(stale)
 
 
 def test_missing_bitexact_report_is_said_not_invented(tmp_path):

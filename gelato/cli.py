@@ -63,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     # Our own modules log progress at INFO; libraries that log on the root logger
     # (hls4ml, QKeras) only show warnings unless -v is given.
     logging.getLogger("gelato").setLevel(logging.DEBUG if args.verbose else logging.INFO)
+    if not args.verbose:  # Dask's scheduler and workers log every start and stop at INFO on their own handlers
+        logging.getLogger("distributed").setLevel(logging.WARNING)
     if not args.verbose:  # two known, harmless Keras 2.14 warnings about QKeras objects and .h5 saving
         warnings.filterwarnings("ignore", message=r"The `keras\.constraints\.serialize\(\)` API", category=UserWarning)
         warnings.filterwarnings("ignore", message=r"You are saving your model as an HDF5 file", category=UserWarning)

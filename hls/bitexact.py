@@ -7,7 +7,8 @@ firmware only when it equals the HLS C++ bit for bit, so this compares, event by
 * :func:`gelato.hls.reference.reference_scores`, numpy integer arithmetic written from
   the config and the Keras weights alone;
 * :class:`gelato.hls.emulate.FirmwareEmulator`, the firmware C++ compiled by g++ and run
-  through the batch driver;
+  through the batch driver (``method="ap_fixed"``), and the fast native scorer the
+  calibration uses (``method="fast"``, :mod:`gelato.hls.fastscore`) against it;
 * the C-simulation: the hls4ml-generated testbench built with g++ (:mod:`gelato.hls.csim`),
   reading the same float32 inputs from its text files, in blocks of :data:`CSIM_BLOCK`;
 
@@ -42,7 +43,7 @@ CSIM_BLOCK = 250_000
 REFERENCE_BLOCK = 200_000
 MAX_LISTED_MISMATCHES = 10
 MAX_TRACED_EVENTS = 10
-PAIRS = (("reference", "emulation"), ("csim", "emulation"), ("csim", "reference"))
+PAIRS = (("reference", "emulation"), ("csim", "emulation"), ("csim", "reference"), ("fast", "emulation"))
 
 
 def committed_sets(sample_files: list[Path], names: Names = None) -> dict[str, np.ndarray]:
@@ -92,8 +93,12 @@ def run_set(emulator: FirmwareEmulator, name: str, features: np.ndarray, with_cs
     scores["reference"] = chunked_reference_scores(emulator, features)
     timings["reference"] = time.perf_counter() - start
     start = time.perf_counter()
-    scores["emulation"] = emulator.emulated_scores(features)
+    scores["emulation"] = emulator.emulated_scores(features, method="ap_fixed")  # the firmware C++ itself
     timings["emulation"] = time.perf_counter() - start
+    if emulator.fast is not None:  # the fast scorer the calibration runs on, checked against it
+        start = time.perf_counter()
+        scores["fast"] = emulator.emulated_scores(features, method="fast")
+        timings["fast"] = time.perf_counter() - start
     start = time.perf_counter()
     floats = emulator.float_scores(features)
     timings["float"] = time.perf_counter() - start
