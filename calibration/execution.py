@@ -5,7 +5,8 @@ results arrive; :func:`fold_in_order` then merges results in task-index order, s
 floating-point sums of a distributed run are added in the same order as in a
 single-process run and the numbers are identical bit for bit.
 
-:func:`open_executor` gives the in-process executor, a client of a running scheduler
+:func:`open_executor` gives the in-process executor (chunk tasks on a thread per usable core,
+at most four), a client of a running scheduler
 (``--scheduler tcp://host:8786``) or a ``LocalCluster`` of worker processes on the loopback
 interface (``--local-cluster N``).  At most ``max_in_flight`` tasks are submitted at a time,
 so finished results never pile up on the workers faster than this process merges them.
@@ -20,6 +21,7 @@ import concurrent.futures
 import contextlib
 import itertools
 import logging
+import os
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
@@ -28,6 +30,8 @@ log = logging.getLogger(__name__)
 
 #: Loopback address a local cluster listens on: nothing is exposed beyond this machine.
 LOOPBACK = "127.0.0.1"
+#: Most threads an in-process run uses by default (each holds up to two chunks in flight).
+MAX_DEFAULT_THREADS = 4
 
 
 class InProcessExecutor:
@@ -124,17 +128,25 @@ def fold_in_order(results: Iterable[tuple[int, Any]], merge: Callable[[Any, Any]
     return accumulated
 
 
+def default_threads() -> int:
+    """Threads for in-process chunk tasks: the cores this process may use, at most :data:`MAX_DEFAULT_THREADS`."""
+    return max(1, min(MAX_DEFAULT_THREADS, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                      else os.cpu_count() or 1))
+
+
 @contextlib.contextmanager
-def open_executor(scheduler: str | None = None, local_cluster: int | None = None, threads: int = 1) -> Iterator[Any]:
+def open_executor(scheduler: str | None = None, local_cluster: int | None = None,
+                  threads: int | None = None) -> Iterator[Any]:
     """The executor for ``--scheduler ADDRESS`` or ``--local-cluster N`` (N worker processes), else in-process.
 
-    ``threads`` is the in-process executor's thread count (ignored with a cluster).
+    ``threads`` is the in-process executor's thread count (default :func:`default_threads`;
+    ignored with a cluster).
     """
     if scheduler and local_cluster:
         raise ValueError(f"got both a scheduler ({scheduler}) and a local cluster ({local_cluster} workers); "
                          "expected at most one")
     if not scheduler and not local_cluster:
-        yield InProcessExecutor(threads)
+        yield InProcessExecutor(threads or default_threads())
         return
 
     from distributed import Client, LocalCluster

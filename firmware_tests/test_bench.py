@@ -29,6 +29,7 @@ def test_cli_bench_prints_the_verdict_and_writes_reports(firmware, tmp_path, cap
     monkeypatch.chdir(work)
     code = main(["bench", "--model", "firmware_model.h5", "--out", "build", "--sample", str(sample),
                  "--events", "2000", "--predict-events", "300", "--ap-fixed-events", "500", "--repeats", "1",
+                 "--chunk-threads", "2",
                  "--reports", str(tmp_path / "reports")])
     out = capsys.readouterr().out
 
@@ -51,7 +52,8 @@ def test_cli_bench_prints_the_verdict_and_writes_reports(firmware, tmp_path, cap
     for prefix in ("end-to-end/raw read = ", "end-to-end peak memory = "):
         lines = [line for line in out.splitlines() if line.startswith(prefix)]
         assert len(lines) == 1 and lines[0].endswith(("PASS", "FAIL")), (prefix, out)
-    assert "full pass: float and emulated scores" in out
+    assert "full pass: float and emulated scores" in out and end_to_end["end_to_end"]["execution"] == (
+        "single process, 2 threads")
     assert not (work / "bench").exists()  # its score files are removed after the run
 
 
@@ -79,6 +81,7 @@ def test_cli_bench_without_end_to_end_says_it_was_not_measured(firmware, tmp_pat
     sample = write_events(tmp_path / "zerobias.h5", edge_events(n_random=100, seed=4))
     monkeypatch.chdir(work)
     assert main(["bench", "--model", "firmware_model.h5", "--out", "build", "--sample", str(sample), "--repeats", "1",
+                 "--chunk-threads", "2",
                  "--no-end-to-end", "--reports", str(tmp_path / "reports")]) == 0
     assert "end-to-end/raw read" not in capsys.readouterr().out
     report = json.loads((tmp_path / "reports" / "bench.json").read_text())

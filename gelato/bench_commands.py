@@ -56,6 +56,8 @@ def register(subparsers) -> None:
                    help="folder for the replicated sample and the temporary score files (default: OUT/../bench)")
     p.add_argument("--calibration", type=Path, default=None,
                    help="calibration config for the end-to-end section (default: configs/calibration.yaml)")
+    p.add_argument("--chunk-threads", type=int, default=None,
+                   help="threads for the end-to-end chunk tasks in this process (default: the usable cores, at most 4)")
     p.add_argument("--reports", type=Path, default=DEFAULT_REPORTS, help="where bench.md/bench.json go")
     add_cluster_arguments(p)
     p.set_defaults(func=bench_command, out=DEFAULT_BUILD)
@@ -106,7 +108,7 @@ def _end_to_end(args: argparse.Namespace, emulator) -> dict:
             print(f"replicating {reference} to {args.end_to_end_events:,} events in {work}")
             reference = replicate_sample(reference, work / f"{settings.reference_process}.h5", args.end_to_end_events)
         factory = EmulatorFactory(Path(args.model).resolve(), Path(args.config).resolve(), Path(args.out).resolve())
-        with open_executor(args.scheduler, args.local_cluster) as executor:
+        with open_executor(args.scheduler, args.local_cluster, args.chunk_threads) as executor:
             section = compare({settings.reference_process: reference, **samples}, emulator, settings=settings,
                               work_dir=work, executor=executor, scorer_factory=factory)
     finally:
