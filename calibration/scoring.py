@@ -37,7 +37,7 @@ from typing import Any, Protocol
 import h5py
 import numpy as np
 
-from gelato.calibration.menu import Menu
+from gelato.calibration.menu import Menu, any_per_row
 from gelato.features import N_FEATURES
 from gelato.io import MENU_DATASET, EventBlock, atomic_output
 from gelato.layouts import NameMapping
@@ -145,9 +145,10 @@ def input_saturation_of(scorer: Scorer, features: np.ndarray) -> np.ndarray:
     scale = np.exp2(np.asarray(shifts, np.float64))
     high = 0.5 * np.minimum(raw.max_value, scaled.max_value * scale)
     low = 0.5 * np.maximum(raw.min_value, scaled.min_value * scale)
-    safe = ((features >= low) & (features <= high)).all(axis=1)
-    if safe.all():
+    inside = (features >= low) & (features <= high)
+    if inside.all():
         return np.zeros(features.shape[1], np.int64)
+    safe = inside.all(axis=1)
     return np.asarray(scorer.input_saturation(features[~safe]), np.int64)
 
 
@@ -160,7 +161,7 @@ def compute_columns(scorer: Scorer, block: EventBlock, menu: Menu, keep_features
         score_float=float_scores_of(scorer, features),
         score_emulated=np.asarray(scorer.emulated_scores(features), np.float64),
         weight=np.asarray(block.weights, np.float64),
-        menu_pass=np.asarray(block.menu_pass if from_file else items.any(axis=1), bool),
+        menu_pass=np.asarray(block.menu_pass if from_file else any_per_row(items), bool),
         menu_items=items,
         saturation=input_saturation_of(scorer, features),
         menu_source=f"file:{MENU_DATASET}" if from_file else "emulated",
