@@ -37,8 +37,8 @@ MAX_DEFAULT_THREADS = 4
 class InProcessExecutor:
     """Runs tasks in this process: one after the other, or on ``threads`` threads.
 
-    With threads, at most two tasks per thread are in flight and results are yielded in task
-    order, so the caller's work on one result (writing a score file) overlaps the next
+    With threads, at most one task per thread plus one are in flight (each holds a chunk) and
+    results are yielded in task order, so the caller's work on one result (writing a score file) overlaps the next
     tasks' reading and scoring.  HDF5 reads, numpy, TensorFlow and the fast scorer release
     the GIL for most of a task; each task's result does not depend on which thread ran it.
     """
@@ -59,7 +59,7 @@ class InProcessExecutor:
         queue, in_flight = iter(enumerate(tasks)), collections.deque()
         with concurrent.futures.ThreadPoolExecutor(self.threads, thread_name_prefix="chunk") as pool:
             try:
-                for index, task in itertools.islice(queue, 2 * self.threads):
+                for index, task in itertools.islice(queue, self.threads + 1):
                     in_flight.append((index, pool.submit(fn, task, *args)))
                 while in_flight:
                     index, future = in_flight.popleft()
