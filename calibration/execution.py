@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 #: Loopback address a local cluster listens on: nothing is exposed beyond this machine.
 LOOPBACK = "127.0.0.1"
-#: Most threads an in-process run uses by default (each holds up to two chunks in flight).
+#: Most threads an in-process run uses by default.
 MAX_DEFAULT_THREADS = 4
 
 
