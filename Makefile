@@ -95,10 +95,10 @@ calibrate: $(STAMP) $(REPORTS)/bitexact.json
 # Throughput of the scorers on the same events, then the calibration end to end on $(SAMPLES) against a plain
 # h5py read of the same files, with peak memory (BENCH_ARGS="--events 1000000" replicates the scorers' events).
 BENCH_CMD = $(GELATO) bench --config $(HLS_CONFIG) --model $(MODEL) --sample $(SAMPLES)/zerobias.h5 \
-	--samples $(SAMPLES) --out $(BUILD)/hls --reports $(REPORTS)
+	--samples $(SAMPLES) --out $(BUILD)/hls
 
 bench: $(STAMP)
-	$(BENCH_CMD) $(BENCH_ARGS)
+	$(BENCH_CMD) --reports $(REPORTS) $(BENCH_ARGS)
 
 # The same with the zero-bias sample replicated to 10 million events, streamed to $(BUILD)/bench and removed after.
 bench-10m: $(STAMP)

@@ -5,8 +5,8 @@ float model, ``predict``, the ap_fixed batch driver and the fast scorer, the bit
 and the verdict ``scorer/predict = X (target >= 300): PASS|FAIL``; then (unless
 ``--no-end-to-end``) the calibration as it is on the sample and the other processes' files in
 ``--samples`` against a plain h5py read of the same files
-(:func:`gelato.calibration.bench.compare`), with the verdicts
-``end-to-end/raw read = X (target >= 0.333; PASS NAME): PASS|FAIL`` and
+(``gelato.calibration.bench.compare``), with the verdicts
+``end-to-end/raw read = X (target >= 0.333; which pass): PASS|FAIL`` and
 ``end-to-end peak memory = M MB on N events (target < 1024 MB): PASS|FAIL``.
 ``--end-to-end-events N`` replaces the sample by its events repeated to N (e.g. the
 10M-event peak-memory run, ``make bench-10m``), written block by block into ``--work``.
