@@ -15,7 +15,7 @@ SAMPLES    ?= data/samples
 REPORTS    ?= reports
 BUILD      ?= build
 
-.PHONY: help venv data train shifts hls csim bitexact synth synth-oss oss-tools calibrate bench test test-all clean
+.PHONY: help venv data train shifts hls csim bitexact synth synth-oss oss-tools calibrate bench bench-10m test test-all clean
 
 help:
 	@echo "make calibrate   main job: firmware scores, thresholds, efficiencies, reports/"
@@ -32,7 +32,8 @@ help:
 	@echo "make hls         convert the firmware model to a compiled hls4ml project"
 	@echo "make venv        create .venv from requirements.lock (done by every target when needed)"
 	@echo "make clean       remove build/, reports/ and .pytest_cache/"
-	@echo "make bench       events/s of float model, hls4ml predict, ap_fixed driver and fast scorer"
+	@echo "make bench       scorers vs hls4ml predict, then the calibration end to end vs a raw h5py read"
+	@echo "make bench-10m   the end-to-end section on 10M zero-bias events (replicated into $(BUILD)/bench)"
 
 venv: $(STAMP)
 
@@ -91,10 +92,17 @@ synth-oss: $(STAMP) oss-tools
 calibrate: $(STAMP) $(REPORTS)/bitexact.json
 	$(GELATO) calibrate --config $(HLS_CONFIG) --model $(MODEL) --samples $(SAMPLES) --build $(BUILD) --reports $(REPORTS)
 
-# Throughput of the scorers on the same events (zero bias; BENCH_ARGS="--events 1000000" replicates it).
+# Throughput of the scorers on the same events, then the calibration end to end on $(SAMPLES) against a plain
+# h5py read of the same files, with peak memory (BENCH_ARGS="--events 1000000" replicates the scorers' events).
+BENCH_CMD = $(GELATO) bench --config $(HLS_CONFIG) --model $(MODEL) --sample $(SAMPLES)/zerobias.h5 \
+	--samples $(SAMPLES) --out $(BUILD)/hls
+
 bench: $(STAMP)
-	$(GELATO) bench --config $(HLS_CONFIG) --model $(MODEL) --sample $(SAMPLES)/zerobias.h5 --out $(BUILD)/hls \
-	  --reports $(REPORTS) $(BENCH_ARGS)
+	$(BENCH_CMD) --reports $(REPORTS) $(BENCH_ARGS)
+
+# The same with the zero-bias sample replicated to 10 million events, streamed to $(BUILD)/bench and removed after.
+bench-10m: $(STAMP)
+	$(BENCH_CMD) --end-to-end-events 10000000 --work $(BUILD)/bench --reports $(REPORTS)/bench-10m $(BENCH_ARGS)
 
 # The Verilator round-trip tests run when Verilator can be installed and skip (saying why) when not.
 test: $(STAMP)

@@ -3,14 +3,16 @@
 :func:`end_to_end` runs the calibration's own passes on given sample files (HDF5 -> float
 and emulated scores -> thresholds -> efficiency histograms; no C-simulation check, no
 plots) into a fresh scores folder, so every event is scored, and returns events per
-second and the peak resident memory of this process.  :func:`raw_read` reads the same
-files with h5py alone, every per-event dataset chunk by chunk, for the reference rate.
-:func:`compare` does both and gives their ratio.  These functions only measure and return
-numbers; ``gelato bench-calibration`` (and ``gelato bench``) print them.
+second and the peak resident memory of this process during the run.  :func:`raw_read`
+reads the same files with h5py alone, every per-event dataset chunk by chunk, for the
+reference rate.  :func:`compare` does both and gives their ratio.
+:func:`replicate_sample` writes a large input (e.g. 10 million events) by repeating a
+sample's events, block by block, so it never holds more than one block in memory.
 
-Peak memory is ``ru_maxrss`` of this process: the largest resident size it ever had,
-including the firmware emulation and TensorFlow loaded before the run; with a Dask
-executor the workers' memory is not included.
+These functions only measure and return numbers; ``gelato bench`` prints them.  Peak
+memory is the resident-set high-water mark of this process, reset before the run where
+Linux allows it (see :func:`gelato.bench.reset_peak_memory`); with a Dask executor the
+workers' memory is not included.
 """
 
 from __future__ import annotations
@@ -22,13 +24,26 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import h5py
+import numpy as np
 
+from gelato.bench import peak_memory_mb, reset_peak_memory
 from gelato.calibration.config import CalibrationSettings, load_settings
-from gelato.calibration.pipeline import peak_memory_mb, run_calibration
+from gelato.calibration.pipeline import run_calibration
 from gelato.calibration.scoring import Names, Scorer
-from gelato.io import count_events
+from gelato.io import atomic_output, count_events
 
 log = logging.getLogger(__name__)
+
+#: Issue-7 targets the figures are judged against.
+TARGET_RATIO = 1 / 3
+TARGET_PEAK_MB = 1024.0
+
+
+def _per_event_datasets(f: h5py.File) -> tuple[int, list[h5py.Dataset]]:
+    datasets: list[h5py.Dataset] = []
+    f.visititems(lambda name, obj: datasets.append(obj) if isinstance(obj, h5py.Dataset) else None)
+    n = max((d.shape[0] for d in datasets if d.ndim >= 1), default=0)
+    return n, [d for d in datasets if d.ndim >= 1 and d.shape[0] == n]
 
 
 def raw_read(samples: Mapping[str, Path], chunk_events: int = 65536) -> dict:
@@ -36,16 +51,41 @@ def raw_read(samples: Mapping[str, Path], chunk_events: int = 65536) -> dict:
     n_events, n_bytes, t0 = 0, 0, time.perf_counter()
     for path in samples.values():
         with h5py.File(path, "r") as f:
-            datasets = []
-            f.visititems(lambda name, obj: datasets.append(obj) if isinstance(obj, h5py.Dataset) else None)
-            n = max((d.shape[0] for d in datasets if d.ndim >= 1), default=0)
-            per_event = [d for d in datasets if d.ndim >= 1 and d.shape[0] == n]
+            n, per_event = _per_event_datasets(f)
             for start in range(0, n, chunk_events):
                 n_bytes += sum(d[start : start + chunk_events].nbytes for d in per_event)
             n_events += n
     seconds = time.perf_counter() - t0
     return {"events": n_events, "seconds": seconds, "events_per_s": n_events / seconds if seconds > 0 else 0.0,
             "megabytes": n_bytes / 1e6}
+
+
+def replicate_sample(source: Path, out: Path, n_events: int, block_events: int = 65536) -> Path:
+    """Write ``out``: every per-event dataset of ``source`` repeated in event order up to ``n_events`` rows.
+
+    Written block by block with the source's storage (chunks, compression, shuffle) and
+    attributes, ``n_events`` updated; memory holds the source's columns and one block.
+    """
+    if n_events < 1:
+        raise ValueError(f"the replicated sample needs at least one event, got {n_events}")
+    with h5py.File(source, "r") as f, atomic_output(Path(out)) as tmp, h5py.File(tmp, "w") as g:
+        n_source, per_event = _per_event_datasets(f)
+        if n_source == 0:
+            raise ValueError(f"{source}: no per-event dataset with events to replicate")
+        g.attrs.update(dict(f.attrs))
+        g.attrs["n_events"] = n_events
+        for dataset in per_event:
+            values = dataset[()]
+            chunks = (min(dataset.chunks[0], n_events), *dataset.chunks[1:]) if dataset.chunks else None
+            copy = g.create_dataset(dataset.name, shape=(n_events, *dataset.shape[1:]), dtype=dataset.dtype,
+                                    chunks=chunks, compression=dataset.compression,
+                                    compression_opts=dataset.compression_opts, shuffle=dataset.shuffle)
+            copy.attrs.update(dict(dataset.attrs))
+            for start in range(0, n_events, block_events):
+                stop = min(start + block_events, n_events)
+                copy[start:stop] = values[np.arange(start, stop) % n_source]
+    log.info("wrote %s: %d events replicated from %s (%d events)", out, n_events, source, n_source)
+    return Path(out)
 
 
 def end_to_end(
@@ -57,36 +97,47 @@ def end_to_end(
     executor=None,
     scorer_factory=None,
 ) -> dict:
-    """Calibrate ``samples`` (reference first, as in the settings) from scratch; events/s and peak memory.
+    """Calibrate ``samples`` from scratch; events/s and peak memory.
 
-    Scores go to ``work_dir/scores`` (a temporary folder by default, removed afterwards), so
-    nothing is reused.  Returns ``events``, ``seconds``, ``events_per_s``, ``peak_memory_mb``,
-    ``stage_seconds`` (scores, thresholds, efficiencies), ``execution`` and the emulated
-    ``thresholds`` per rate.
+    ``samples`` must hold the reference process of the settings; the others present are
+    measured as efficiency processes, in the settings' order.  Scores go to a temporary
+    folder in ``work_dir`` (removed afterwards), so nothing is reused.  Returns ``events``,
+    ``seconds``, ``events_per_s``, ``peak_memory_mb``, ``peak_memory_reset`` (False: the
+    peak is the process's since it started), ``stage_seconds``, ``execution`` and the
+    emulated ``thresholds`` per rate.
     """
     settings = settings or load_settings()
-    missing = [p for p in settings.all_processes if p not in samples]
-    if missing:
-        raise ValueError(f"no sample for {', '.join(missing)}; expected one file per process of {settings.source}")
-    ordered = {p: Path(samples[p]) for p in settings.all_processes}
+    if settings.reference_process not in samples:
+        raise ValueError(f"no sample for the reference process {settings.reference_process!r}; "
+                         f"got {', '.join(samples) or 'none'}")
+    unknown = [p for p in samples if p not in settings.all_processes]
+    if unknown:
+        raise ValueError(f"samples {', '.join(unknown)} are no process of {settings.source}; expected some of "
+                         f"{', '.join(settings.all_processes)}")
+    ordered = {p: Path(samples[p]) for p in settings.all_processes if p in samples}
     n_events = sum(count_events(path, names) for path in ordered.values())
 
     with tempfile.TemporaryDirectory(prefix="gelato-bench-", dir=work_dir) as tmp:
+        reset = reset_peak_memory()
         t0 = time.perf_counter()
         result = run_calibration(settings, scorer, ordered, Path(tmp), {}, {"bench": True}, names=names,
                                  executor=executor, scorer_factory=scorer_factory)
         seconds = time.perf_counter() - t0
-    log.info("end to end: %d events in %.1f s", n_events, seconds)
+        peak = peak_memory_mb()
+    log.info("end to end: %d events in %.1f s, peak %.0f MB", n_events, seconds, peak)
     return {
         "events": n_events, "seconds": seconds, "events_per_s": n_events / seconds,
-        "peak_memory_mb": peak_memory_mb(), "stage_seconds": dict(result.timings_s), "execution": result.execution,
+        "peak_memory_mb": peak, "peak_memory_reset": reset, "stage_seconds": dict(result.timings_s),
+        "execution": result.execution,
         "thresholds": {str(r): t["threshold"] for r, t in result.thresholds["emulated"].items()},
     }
 
 
 def compare(samples: Mapping[str, Path], scorer: Scorer, **kwargs) -> dict:
-    """:func:`raw_read` then :func:`end_to_end` on the same files, and the ratio of their event rates."""
+    """:func:`raw_read` then :func:`end_to_end` on the same files, their ratio and the verdicts against the targets."""
     raw = raw_read(samples)
     calibration = end_to_end(samples, scorer, **kwargs)
-    return {"raw_read": raw, "end_to_end": calibration,
-            "ratio": calibration["events_per_s"] / raw["events_per_s"] if raw["events_per_s"] else 0.0}
+    ratio = calibration["events_per_s"] / raw["events_per_s"] if raw["events_per_s"] else 0.0
+    return {"samples": {p: str(path) for p, path in samples.items()}, "raw_read": raw, "end_to_end": calibration,
+            "ratio": ratio, "target_ratio": TARGET_RATIO, "pass": ratio >= TARGET_RATIO,
+            "target_peak_mb": TARGET_PEAK_MB, "peak_pass": calibration["peak_memory_mb"] < TARGET_PEAK_MB}

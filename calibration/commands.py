@@ -26,9 +26,7 @@ log = logging.getLogger(__name__)
 
 
 def register(subparsers) -> None:
-    """Add this stage's subcommands to the CLI: ``calibrate`` and ``bench-calibration``."""
-    from gelato.calibration import bench_commands
-
+    """Add this stage's subcommand to the CLI: ``calibrate`` (its benchmark is part of ``gelato bench``)."""
     p = subparsers.add_parser(
         "calibrate", help="firmware scores, thresholds for added rates, efficiencies, reports/",
         description="Score the samples with the bit-accurate firmware emulation, set thresholds for added "
@@ -44,7 +42,6 @@ def register(subparsers) -> None:
     p.add_argument("--calibration", type=Path, default=DEFAULT_CONFIG, help=f"calibration config (default {DEFAULT_CONFIG})")
     add_cluster_arguments(p)
     p.set_defaults(func=run_calibrate)
-    bench_commands.register(subparsers)
 
 
 def add_cluster_arguments(p: argparse.ArgumentParser) -> None:

@@ -37,6 +37,26 @@ def object_pt_abs_eta(features: np.ndarray, obj: str) -> tuple[np.ndarray, np.nd
     return np.ascontiguousarray(block[:, :, 0]), np.abs(block[:, :, 1])
 
 
+def any_per_row(flags: np.ndarray) -> np.ndarray:
+    """Row-wise OR (N,) of a (N, k) bool array; all False when k = 0.
+
+    Computed one column at a time: numpy's ``any(axis=1)`` over a few columns is about five
+    times slower.
+    """
+    out = np.zeros(len(flags), bool)
+    for column in range(flags.shape[1]):
+        out |= flags[:, column]
+    return out
+
+
+def count_per_row(flags: np.ndarray) -> np.ndarray:
+    """Row-wise count (N,) int32 of True in a (N, k) bool array, one column at a time (see :func:`any_per_row`)."""
+    out = np.zeros(len(flags), np.int32)
+    for column in range(flags.shape[1]):
+        out += flags[:, column]
+    return out
+
+
 @dataclass(frozen=True)
 class MenuItem:
     """One L1 item: at least ``count`` objects of kind ``obj`` with pT >= pt_min [GeV] in |eta| window."""
@@ -68,8 +88,8 @@ class MenuItem:
         if self.eta_max is not None:
             counted &= abs_eta < self.eta_max
         if self.count == 1:
-            return counted.any(axis=1)
-        return counted.sum(axis=1, dtype=np.int32) >= self.count
+            return any_per_row(counted)
+        return count_per_row(counted) >= self.count
 
     def describe(self) -> str:
         """Human-readable condition, e.g. '>= 4 jet, pT >= 15 GeV, |eta| < 2.5'."""
@@ -122,7 +142,7 @@ class Menu:
 
     def accepts(self, features: np.ndarray) -> np.ndarray:
         """The menu decision (N,) bool: any item fires."""
-        return self.item_decisions(features).any(axis=1)
+        return any_per_row(self.item_decisions(features))
 
     def as_config(self) -> list[dict]:
         """The items as plain dicts (for summary.json)."""

@@ -40,6 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from gelato.calibration.efficiency import VARIABLES, bin_index
+from gelato.calibration.menu import any_per_row
 from gelato.features import N_FEATURES
 
 log = logging.getLogger(__name__)
@@ -203,7 +204,7 @@ def tally_chunk(
 
     tally.menu_item_n = np.count_nonzero(items, axis=0).astype(np.int64)
     tally.menu_item_w = np.array([float(w[items[:, i]].sum()) for i in range(items.shape[1])])
-    emulated = items.any(axis=1)
+    emulated = any_per_row(items)
     tally.menu_emulated_n, tally.menu_emulated_w = int(np.count_nonzero(emulated)), float(w[emulated].sum())
     tally.menu_used_n, tally.menu_used_w = int(np.count_nonzero(menu)), float(w[menu].sum())
 

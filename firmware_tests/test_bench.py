@@ -29,6 +29,7 @@ def test_cli_bench_prints_the_verdict_and_writes_reports(firmware, tmp_path, cap
     monkeypatch.chdir(work)
     code = main(["bench", "--model", "firmware_model.h5", "--out", "build", "--sample", str(sample),
                  "--events", "2000", "--predict-events", "300", "--ap-fixed-events", "500", "--repeats", "1",
+                 "--chunk-threads", "2",
                  "--reports", str(tmp_path / "reports")])
     out = capsys.readouterr().out
 
@@ -45,11 +46,32 @@ def test_cli_bench_prints_the_verdict_and_writes_reports(firmware, tmp_path, cap
     assert verdict[0] in (tmp_path / "reports" / "bench.md").read_text()
 
     end_to_end = report["end_to_end"]
-    assert end_to_end["measured"] is True and [m["events"] for m in end_to_end["measurements"]] == [613, 613]
-    assert set(end_to_end["stage_seconds"]) == {"scores", "thresholds", "efficiencies"}
-    e2e_verdict = [line for line in out.splitlines() if line.startswith("end-to-end/raw read = ")]
-    assert len(e2e_verdict) == 1 and e2e_verdict[0].endswith(("PASS", "FAIL"))
-    assert not (work / "build" / "bench").exists()  # its score files are removed after the run
+    assert end_to_end["measured"] is True and end_to_end["raw_read"]["events"] == end_to_end["end_to_end"]["events"]
+    assert end_to_end["end_to_end"]["events"] == 613 and list(end_to_end["samples"]) == ["zerobias"]
+    assert set(end_to_end["end_to_end"]["stage_seconds"]) == {"scores", "thresholds", "efficiencies"}
+    for prefix in ("end-to-end/raw read = ", "end-to-end peak memory = "):
+        lines = [line for line in out.splitlines() if line.startswith(prefix)]
+        assert len(lines) == 1 and lines[0].endswith(("PASS", "FAIL")), (prefix, out)
+    assert "full pass: float and emulated scores" in out and end_to_end["end_to_end"]["execution"] == (
+        "single process, 2 threads")
+    assert not (work / "bench").exists()  # its score files are removed after the run
+
+
+def test_cli_bench_end_to_end_on_a_replicated_sample_beside_other_processes(firmware, tmp_path, capsys, monkeypatch):
+    from gelato.cli import main
+
+    _, work = firmware
+    samples = tmp_path / "samples"
+    sample = write_events(samples / "zerobias.h5", edge_events(n_random=100, seed=5))
+    write_events(samples / "jz4.h5", edge_events(n_random=50, seed=6))
+    monkeypatch.chdir(work)
+    assert main(["bench", "--model", "firmware_model.h5", "--out", "build", "--sample", str(sample), "--events", "300",
+                 "--predict-events", "50", "--ap-fixed-events", "50", "--repeats", "1", "--end-to-end-events",
+                 "1000", "--work", str(tmp_path / "work"), "--reports", str(tmp_path / "reports")]) == 0
+    section = json.loads((tmp_path / "reports" / "bench.json").read_text())["end_to_end"]
+    assert list(section["samples"]) == ["zerobias", "jz4"] and section["end_to_end"]["events"] == 1000 + 63
+    assert section["raw_read"]["events"] == 1000 + 63
+    assert not (tmp_path / "work").exists()  # the replicated file went with the score files
 
 
 def test_cli_bench_without_end_to_end_says_it_was_not_measured(firmware, tmp_path, capsys, monkeypatch):
@@ -59,6 +81,7 @@ def test_cli_bench_without_end_to_end_says_it_was_not_measured(firmware, tmp_pat
     sample = write_events(tmp_path / "zerobias.h5", edge_events(n_random=100, seed=4))
     monkeypatch.chdir(work)
     assert main(["bench", "--model", "firmware_model.h5", "--out", "build", "--sample", str(sample), "--repeats", "1",
+                 "--chunk-threads", "2",
                  "--no-end-to-end", "--reports", str(tmp_path / "reports")]) == 0
     assert "end-to-end/raw read" not in capsys.readouterr().out
     report = json.loads((tmp_path / "reports" / "bench.json").read_text())

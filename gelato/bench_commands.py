@@ -3,10 +3,14 @@
 Prints a table of events per second, ratio to hls4ml's ``predict`` and peak memory for the
 float model, ``predict``, the ap_fixed batch driver and the fast scorer, the bit-exact checks,
 and the verdict ``scorer/predict = X (target >= 300): PASS|FAIL``; then (unless
-``--no-end-to-end``) the calibration as it is on the sample file against a plain h5py read of
-it, with the verdict ``end-to-end/raw read = X (target >= 0.333): PASS|FAIL``
-(``--end-to-end-events N`` runs it on a file of the sample's events replicated to N, e.g. the
-10M-event peak-memory run).  Writes ``bench.json`` and ``bench.md`` into ``--reports``.
+``--no-end-to-end``) the calibration as it is on the sample and the other processes' files in
+``--samples`` against a plain h5py read of the same files
+(``gelato.calibration.bench.compare``), with the verdicts
+``end-to-end/raw read = X (target >= 0.333; which pass): PASS|FAIL`` and
+``end-to-end peak memory = M MB on N events (target < 1024 MB): PASS|FAIL``.
+``--end-to-end-events N`` replaces the sample by its events repeated to N (e.g. the
+10M-event peak-memory run, ``make bench-10m``), written block by block into ``--work``.
+Writes ``bench.json`` and ``bench.md`` into ``--reports``.
 
 Exit status 0 when the fast scores equal ``predict``'s and the ap_fixed driver's on every
 compared event (whatever the verdicts), 1 when any differs, 2 on a usage error.  The
@@ -19,6 +23,7 @@ import argparse
 import shutil
 from pathlib import Path
 
+from gelato.calibration.commands import add_cluster_arguments
 from gelato.hls.commands import DEFAULT_BUILD, DEFAULT_REPORTS, _common
 
 DEFAULT_SAMPLE = Path("data/samples/zerobias.h5")
@@ -40,13 +45,21 @@ def register(subparsers) -> None:
     p.add_argument("--threads", type=int, default=None, help="fast-scorer threads (default: the usable cores)")
     p.add_argument("--repeats", type=int, default=3, help="fast-scorer runs; the median is kept (default: %(default)s)")
     p.add_argument("--end-to-end", action=argparse.BooleanOptionalAction, default=True,
-                   help="also time the calibration (file -> scores -> thresholds -> histograms) against a plain "
+                   help="also time the calibration (files -> scores -> thresholds -> histograms) against a plain "
                         "h5py read (default: on)")
+    p.add_argument("--samples", type=Path, default=None,
+                   help="folder whose <process>.h5 files join the end-to-end run beside --sample (default: the folder "
+                        "of --sample)")
     p.add_argument("--end-to-end-events", type=int, default=None,
-                   help="run the end-to-end section on the sample replicated to this many events (default: the file)")
+                   help="end to end on the sample's events repeated to this many (default: the file as it is)")
+    p.add_argument("--work", type=Path, default=None,
+                   help="folder for the replicated sample and the temporary score files (default: OUT/../bench)")
     p.add_argument("--calibration", type=Path, default=None,
                    help="calibration config for the end-to-end section (default: configs/calibration.yaml)")
+    p.add_argument("--chunk-threads", type=int, default=None,
+                   help="threads for the end-to-end chunk tasks in this process (default: the usable cores, at most 4)")
     p.add_argument("--reports", type=Path, default=DEFAULT_REPORTS, help="where bench.md/bench.json go")
+    add_cluster_arguments(p)
     p.set_defaults(func=bench_command, out=DEFAULT_BUILD)
 
 
@@ -77,19 +90,30 @@ def bench_command(args: argparse.Namespace) -> int:
 
 
 def _end_to_end(args: argparse.Namespace, emulator) -> dict:
-    from gelato.bench import benchmark_events, end_to_end_lines, end_to_end_verdict, end_to_end_section
-    from gelato.io import write_events
+    from gelato.bench import end_to_end_lines
+    from gelato.calibration.bench import compare, replicate_sample
+    from gelato.calibration.config import load_settings
+    from gelato.calibration.execution import open_executor
+    from gelato.calibration.streaming import EmulatorFactory
 
-    work = Path(args.out) / "bench"
-    shutil.rmtree(work, ignore_errors=True)  # score files of an earlier run: never reused
-    sample = args.sample
-    if args.end_to_end_events is not None:
-        sample = write_events(work / "replicated.h5", benchmark_events(args.sample, args.end_to_end_events))
+    settings = load_settings(args.calibration)
+    folder = args.samples if args.samples is not None else Path(args.sample).parent
+    samples = {p: folder / f"{p}.h5" for p in settings.processes if (folder / f"{p}.h5").is_file()}
+    work = Path(args.work) if args.work is not None else Path(args.out).parent / "bench"
+    shutil.rmtree(work, ignore_errors=True)  # files of an earlier run: never reused
+    work.mkdir(parents=True)
+    reference = Path(args.sample)
     try:
-        section = end_to_end_section(emulator, sample, args.calibration, work)
+        if args.end_to_end_events is not None:
+            print(f"replicating {reference} to {args.end_to_end_events:,} events in {work}")
+            reference = replicate_sample(reference, work / f"{settings.reference_process}.h5", args.end_to_end_events)
+        factory = EmulatorFactory(Path(args.model).resolve(), Path(args.config).resolve(), Path(args.out).resolve())
+        with open_executor(args.scheduler, args.local_cluster, args.chunk_threads) as executor:
+            section = compare({settings.reference_process: reference, **samples}, emulator, settings=settings,
+                              work_dir=work, executor=executor, scorer_factory=factory)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print(f"end to end on {sample}:")
-    print("\n".join(end_to_end_lines(section)))
-    print(end_to_end_verdict(section))
+    section.update(measured=True, pass_name="full pass: float and emulated scores")
+    print("end to end:")
+    print("\n".join(end_to_end_lines(section)).replace("**", ""))
     return section
