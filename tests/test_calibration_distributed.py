@@ -29,12 +29,17 @@ def numbers(summary: dict) -> dict:
     return {k: summary[k] for k in ("thresholds", "efficiencies", "menu", "float_vs_emulated", "samples", "saturation")}
 
 
-def test_local_cluster_on_loopback_gives_the_single_process_summary_bit_for_bit(tmp_path):
+def small_settings(chunk_events: int):
+    """The default calibration settings with small chunks and one plot of each kind."""
     data = yaml.safe_load(DEFAULT_CONFIG.read_text())
-    data["chunk_events"] = 2500
+    data["chunk_events"] = chunk_events
     data["plots"] = {"efficiency_features": ["jet0_pt"], "extra_efficiency_features": {},
                      "score_vs_features": ["n_jets"]}
-    settings = settings_from_dict(data)
+    return settings_from_dict(data)
+
+
+def test_local_cluster_on_loopback_gives_the_single_process_summary_bit_for_bit(tmp_path):
+    settings = small_settings(2500)
     samples = write_synthetic_samples(tmp_path / "samples", n_ref=20000, n_proc=3000)
 
     single = run(samples, tmp_path / "single", settings)
@@ -47,11 +52,7 @@ def test_local_cluster_on_loopback_gives_the_single_process_summary_bit_for_bit(
 
 
 def test_chunk_tasks_on_threads_give_the_single_thread_summary_bit_for_bit(tmp_path):
-    data = yaml.safe_load(DEFAULT_CONFIG.read_text())
-    data["chunk_events"] = 1500
-    data["plots"] = {"efficiency_features": ["jet0_pt"], "extra_efficiency_features": {},
-                     "score_vs_features": ["n_jets"]}
-    settings = settings_from_dict(data)
+    settings = small_settings(1500)
     samples = write_synthetic_samples(tmp_path / "samples", n_ref=20000, n_proc=4000)
 
     single = run(samples, tmp_path / "single", settings)
