@@ -29,7 +29,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -98,72 +97,18 @@ class ScoreColumns:
         return len(self.weight)
 
 
-#: Events per call of the float model, as in ``gelato.hls.emulate.FLOAT_BATCH`` (same batches, same bits).
-FLOAT_BATCH = 65536
-
-_COMPILED_MODELS: dict[int, Any] = {}
-_COMPILING = threading.Lock()  # chunk tasks may run on several threads (``InProcessExecutor``)
-
-
-def float_scores_of(scorer: Scorer, features: np.ndarray) -> np.ndarray:
-    """The scorer's float scores (N,) float64; through one compiled function when it has a ``keras_model``.
-
-    ``keras.Model.predict`` (which ``FirmwareEmulator.float_scores`` calls) grows the resident
-    memory of TensorFlow 2.14 by a few MB on every call, which over a 10-million-event sample
-    in 65,536-event chunks passes 1 GB; calling the model inside one ``tf.function`` runs the
-    same layers on the same batches and keeps memory flat (tested bit-identical to
-    ``float_scores`` in firmware_tests).  Other scorers are called as they are.
-    """
-    model = getattr(scorer, "keras_model", None)
-    if model is None or len(features) == 0:
-        return np.asarray(scorer.float_scores(features), np.float64)
-    with _COMPILING:
-        if id(model) not in _COMPILED_MODELS:
-            import tensorflow as tf
-
-            signature = [tf.TensorSpec([None, features.shape[1]], tf.float32)]
-            compiled = tf.function(lambda x: model(x, training=False), input_signature=signature)
-            _COMPILED_MODELS[id(model)] = (model, compiled)
-    compiled = _COMPILED_MODELS[id(model)][1]
-    x = np.ascontiguousarray(features, dtype=np.float32)
-    parts = [compiled(x[start : start + FLOAT_BATCH]).numpy() for start in range(0, len(x), FLOAT_BATCH)]
-    return np.concatenate(parts).astype(np.float64).reshape(len(x))
-
-
-def input_saturation_of(scorer: Scorer, features: np.ndarray) -> np.ndarray:
-    """The scorer's saturated-input counts (44,), asking it only about events that could saturate.
-
-    With the raw and scaled input types and shifts of ``FirmwareEmulator`` known, an event whose
-    every feature lies within half of the range that both input words can hold (raw word, and
-    raw word / 2**s in the scaled word) cannot saturate: rounding moves a value by at most one
-    LSB, far less than half the range.  Only the other events are passed to
-    ``scorer.input_saturation``, so the counts are the same and most of the work is skipped.
-    """
-    raw, scaled, shifts = (getattr(scorer, name, None) for name in ("raw_type", "scaled_type", "shifts"))
-    if raw is None or scaled is None or shifts is None:
-        return np.asarray(scorer.input_saturation(features), np.int64)
-    scale = np.exp2(np.asarray(shifts, np.float64))
-    high = 0.5 * np.minimum(raw.max_value, scaled.max_value * scale)
-    low = 0.5 * np.maximum(raw.min_value, scaled.min_value * scale)
-    inside = (features >= low) & (features <= high)
-    if inside.all():
-        return np.zeros(features.shape[1], np.int64)
-    safe = inside.all(axis=1)
-    return np.asarray(scorer.input_saturation(features[~safe]), np.int64)
-
-
 def compute_columns(scorer: Scorer, block: EventBlock, menu: Menu, keep_features: bool) -> ScoreColumns:
     """Score one block of events (float and emulated), evaluate the menu, count saturated inputs."""
     features = block.features
     items = menu.item_decisions(features)
     from_file = menu.use_file_decision and block.menu_pass is not None
     return ScoreColumns(
-        score_float=float_scores_of(scorer, features),
+        score_float=np.asarray(scorer.float_scores(features), np.float64),
         score_emulated=np.asarray(scorer.emulated_scores(features), np.float64),
         weight=np.asarray(block.weights, np.float64),
         menu_pass=np.asarray(block.menu_pass if from_file else any_per_row(items), bool),
         menu_items=items,
-        saturation=input_saturation_of(scorer, features),
+        saturation=np.asarray(scorer.input_saturation(features), np.int64),
         menu_source=f"file:{MENU_DATASET}" if from_file else "emulated",
         features=features if keep_features else None,
         scaled_features=scorer.scaled_features(features) if keep_features else None,
