@@ -102,7 +102,7 @@ bench: $(STAMP)
 
 # The same with the zero-bias sample replicated to 10 million events, streamed to $(BUILD)/bench and removed after.
 bench-10m: $(STAMP)
-	$(BENCH_CMD) --end-to-end-events 10000000 --work $(BUILD)/bench --reports $(REPORTS)/bench-10m $(BENCH_ARGS)
+	$(BENCH_CMD) --end-to-end-events 10000000 --end-to-end-repeats 1 --work $(BUILD)/bench --reports $(REPORTS)/bench-10m $(BENCH_ARGS)
 
 # The Verilator round-trip tests run when Verilator can be installed and skip (saying why) when not.
 test: $(STAMP)

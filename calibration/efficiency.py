@@ -29,6 +29,11 @@ log = logging.getLogger(__name__)
 DecisionKey = tuple[str, int]
 
 
+def bin_index(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Bin of each value; underflow into the first bin, overflow into the last."""
+    return np.clip(np.searchsorted(edges, values, side="right") - 1, 0, len(edges) - 2)
+
+
 @dataclass(frozen=True)
 class Variable:
     """A per-event quantity: ``compute(features) -> (values, present)`` and its bin edges."""
@@ -36,6 +41,66 @@ class Variable:
     label: str
     edges: np.ndarray
     compute: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+    lookup: GridLookup | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "lookup", GridLookup.of(self.edges))
+
+    def bins(self, values: np.ndarray) -> np.ndarray:
+        """:func:`bin_index` of ``values`` on this variable's edges (through the grid lookup when it has one)."""
+        return self.lookup.index(values) if self.lookup is not None else bin_index(values, self.edges)
+
+    def binned(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Bins of the events where the variable is present, and the presence mask (None: every event)."""
+        values, present = self.compute(features)
+        if present.all():
+            return self.bins(values), None
+        return self.bins(values[present]), present
+
+
+@dataclass(frozen=True)
+class GridLookup:
+    """Bin lookup for edges that all lie on a grid ``origin + k * step``: equal to :func:`bin_index`, faster.
+
+    A value's grid cell, found by arithmetic, lies inside one bin, which a table gives; the
+    cell can be off by one where rounding meets a cell boundary, so the guess is then
+    corrected against the edges themselves.  The result equals :func:`bin_index` for every
+    value, NaN and infinities included (tested).
+    """
+
+    edges: np.ndarray
+    origin: float
+    inverse_step: float
+    table: np.ndarray
+
+    MAX_CELLS = 1 << 16
+
+    @classmethod
+    def of(cls, edges: np.ndarray) -> GridLookup | None:
+        """The lookup of ``edges``, or None when no grid of at most ``MAX_CELLS`` cells holds them all."""
+        edges = np.asarray(edges, np.float64)
+        if len(edges) < 2 or not np.all(np.diff(edges) > 0):
+            return None
+        for divisor in range(1, 11):
+            step = float(np.min(np.diff(edges))) / divisor
+            position = (edges - edges[0]) / step
+            if np.allclose(position, np.round(position), rtol=0, atol=1e-6) and position[-1] < cls.MAX_CELLS:
+                cells = int(round(position[-1]))
+                starts = edges[0] + step * (np.arange(cells) + 0.5)  # cell centres: far from every edge
+                return cls(edges, float(edges[0]), 1.0 / step, bin_index(starts, edges))
+        return None
+
+    def index(self, values: np.ndarray) -> np.ndarray:
+        values = np.asarray(values)
+        cell = (values.astype(np.float64) - self.origin) * self.inverse_step
+        last = len(self.table) - 1
+        cell[np.isnan(cell)] = last  # searchsorted puts NaN after every edge
+        np.clip(cell, 0, last, out=cell)
+        guess = self.table[cell.astype(np.intp)]
+        top = len(self.edges) - 2
+        guess -= (values < self.edges[guess]) & (guess > 0)
+        guess += (values >= self.edges[np.minimum(guess + 1, top + 1)]) & (guess < top)
+        return guess
 
 
 def _steps(*segments: tuple[float, float, float]) -> np.ndarray:
@@ -97,9 +162,35 @@ def _build_variables() -> dict[str, Variable]:
 VARIABLES: dict[str, Variable] = _build_variables()
 
 
-def bin_index(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    """Bin of each value; underflow into the first bin, overflow into the last."""
-    return np.clip(np.searchsorted(edges, values, side="right") - 1, 0, len(edges) - 2)
+def bin_variables(features: np.ndarray, variables: Mapping[str, Variable]
+                  ) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:
+    """Per variable, the bins of the events where it is present and the presence mask (None: all)."""
+    return {name: var.binned(features) for name, var in variables.items()}
+
+
+def decision_patterns(decisions: Mapping[DecisionKey, np.ndarray], keys: tuple[DecisionKey, ...]
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct combinations of the ``keys``' decisions among the events, and each event's.
+
+    Returns ``patterns`` (P, len(keys)) bool, one row per combination that occurs, and the
+    index (N,) of each event's row.  Decisions of nested thresholds give at most
+    len(keys) + 1 patterns, so a histogram per pattern replaces one per key.
+    """
+    n = len(next(iter(decisions.values()))) if keys else 0
+    if len(keys) > 62:
+        raise ValueError(f"at most 62 decisions can be histogrammed at once, got {len(keys)}")
+    code = np.zeros(n, np.int64)
+    for j, key in enumerate(keys):
+        code |= np.asarray(decisions[key], np.int64) << j
+    if len(keys) <= 16:  # a table over every possible code beats sorting the events
+        codes = np.flatnonzero(np.bincount(code, minlength=1 << len(keys)))
+        position = np.zeros(1 << len(keys), np.intp)
+        position[codes] = np.arange(len(codes))
+        pattern_of_event = position[code]
+    else:
+        codes, pattern_of_event = np.unique(code, return_inverse=True)
+    patterns = ((codes[:, None] >> np.arange(len(keys))) & 1).astype(bool)
+    return patterns, pattern_of_event.reshape(n)
 
 
 @dataclass
@@ -143,8 +234,12 @@ class ProcessHistograms:
         decisions: Mapping[DecisionKey, np.ndarray],
         menu_pass: np.ndarray,
         score: np.ndarray | None = None,
+        variable_bins: Mapping[str, tuple[np.ndarray, np.ndarray | None]] | None = None,
     ) -> None:
-        """Add one chunk: raw features (N, 44), weights (N,), anomaly decisions, menu decision."""
+        """Add one chunk: raw features (N, 44), weights (N,), anomaly decisions, menu decision.
+
+        ``variable_bins`` are the chunk's :func:`bin_variables` when the caller has them already.
+        """
         self.n_events += len(features)
         self.w_total += float(weights.sum())
         self.w2_total += float(np.square(weights).sum())
@@ -154,17 +249,23 @@ class ProcessHistograms:
             self.n_pass[key] += int(np.count_nonzero(decisions[key]))
             self.w_unique[key] += float(weights[decisions[key] & ~menu_pass].sum())
 
+        patterns, pattern_of_event = decision_patterns(decisions, self.keys)
+        n_patterns = len(patterns)
+        binned = variable_bins if variable_bins is not None else bin_variables(features, VARIABLES)
         for name, var in VARIABLES.items():
-            values, present = var.compute(features)
+            idx, present = binned[name]
             nbins = len(var.edges) - 1
-            idx, w = bin_index(values[present], var.edges), weights[present]
+            w = weights if present is None else weights[present]
             self.totals[name] += np.bincount(idx, weights=w, minlength=nbins)
             self.totals_w2[name] += np.bincount(idx, weights=np.square(w), minlength=nbins)
-            for key in self.keys:
-                sel = decisions[key][present]
-                self.passed[name][key] += np.bincount(idx[sel], weights=w[sel], minlength=nbins)
+            # One histogram of (bin, decision pattern); a key's passed histogram sums the patterns that pass it.
+            pattern = pattern_of_event if present is None else pattern_of_event[present]
+            by_pattern = np.bincount(idx * n_patterns + pattern, weights=w,
+                                     minlength=nbins * n_patterns).reshape(nbins, n_patterns)
+            for j, key in enumerate(self.keys):
+                self.passed[name][key] += by_pattern[:, patterns[:, j]].sum(axis=1)
             if name in self.score_2d and score is not None:
-                self._fill_2d(name, idx, score[present], w)
+                self._fill_2d(name, idx, score if present is None else score[present], w)
 
     def add(self, other: ProcessHistograms) -> ProcessHistograms:
         """Add the histograms of another chunk (same keys and axes) to these; returns self.

@@ -24,6 +24,7 @@ import logging
 import os
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -34,38 +35,68 @@ LOOPBACK = "127.0.0.1"
 MAX_DEFAULT_THREADS = 4
 
 
+@dataclass(frozen=True)
+class Staged:
+    """A task function in two stages: ``read(task, *args)`` then ``compute(task, read_result, *args)``.
+
+    Called as a whole (``Staged(...)(task, *args)``) it is an ordinary task function, which
+    is how a Dask worker runs it.  :class:`InProcessExecutor` instead runs the reads one at
+    a time on a reader thread, ahead of the computations on its worker threads: HDF5 reads
+    of one process are serialised by the library (two at once are slower than one after
+    the other), while they release the GIL, so one reader overlaps the computing threads.
+    """
+
+    read: Callable[..., Any]
+    compute: Callable[..., Any]
+
+    def __call__(self, task: Any, *args: Any) -> Any:
+        return self.compute(task, self.read(task, *args), *args)
+
+
 class InProcessExecutor:
     """Runs tasks in this process: one after the other, or on ``threads`` threads.
 
-    With threads, at most one task per thread plus one are in flight (each holds a chunk) and
-    results are yielded in task order, so the caller's work on one result (writing a score file) overlaps the next
-    tasks' reading and scoring.  HDF5 reads, numpy, TensorFlow and the fast scorer release
-    the GIL for most of a task; each task's result does not depend on which thread ran it.
+    With threads, at most ``threads + 2`` tasks are in flight (each holds a chunk) and
+    results are yielded in task order, so the caller's work on one result (writing a score
+    file) overlaps the next tasks' reading and scoring.  A :class:`Staged` task function
+    has its reads done by one extra reader thread, in task order, ahead of the computations.
+    HDF5 reads, numpy, TensorFlow and the fast scorer release the GIL for most of a task;
+    each task's result does not depend on which thread ran it.
     """
 
     distributed = False
 
-    def __init__(self, threads: int = 1):
+    def __init__(self, threads: int = 1, read_ahead: bool = True):
         if threads < 1:
             raise ValueError(f"an in-process executor needs at least 1 thread, got {threads}")
-        self.threads = threads
+        self.threads, self.read_ahead = threads, read_ahead
         self.description = "single process" + (f", {threads} threads" if threads > 1 else "")
 
     def map(self, fn: Callable, tasks: Sequence, *args: Any) -> Iterator[tuple[int, Any]]:
-        if self.threads == 1:
+        if self.threads == 1 and not (self.read_ahead and isinstance(fn, Staged)):
             for index, task in enumerate(tasks):
                 yield index, fn(task, *args)
             return
         queue, in_flight = iter(enumerate(tasks)), collections.deque()
-        with concurrent.futures.ThreadPoolExecutor(self.threads, thread_name_prefix="chunk") as pool:
+        with contextlib.ExitStack() as stack:
+            pool = stack.enter_context(concurrent.futures.ThreadPoolExecutor(self.threads, thread_name_prefix="chunk"))
+            reader = stack.enter_context(concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="read")) \
+                if self.read_ahead and isinstance(fn, Staged) else None
+
+            def submit(task: Any) -> concurrent.futures.Future:
+                if reader is None:
+                    return pool.submit(fn, task, *args)
+                read = reader.submit(fn.read, task, *args)
+                return pool.submit(lambda: fn.compute(task, read.result(), *args))
+
             try:
-                for index, task in itertools.islice(queue, self.threads + 1):
-                    in_flight.append((index, pool.submit(fn, task, *args)))
+                for index, task in itertools.islice(queue, self.threads + 2):
+                    in_flight.append((index, submit(task)))
                 while in_flight:
                     index, future = in_flight.popleft()
                     result = future.result()
                     for next_index, task in itertools.islice(queue, 1):
-                        in_flight.append((next_index, pool.submit(fn, task, *args)))
+                        in_flight.append((next_index, submit(task)))
                     yield index, result
             finally:
                 for _, future in in_flight:
@@ -106,6 +137,33 @@ class DaskExecutor:
             yield index, result
 
 
+class OrderedFold:
+    """Merges values given with their index (0, 1, 2, ... each once, in any order) in index order.
+
+    ``merge(accumulated, value)`` returns the new accumulated value; the first value starts
+    it.  Values that arrive early wait in a buffer until the ones before them have come.
+    """
+
+    def __init__(self, merge: Callable[[Any, Any], Any]):
+        self.merge, self.pending, self.accumulated, self.next_index = merge, {}, None, 0
+
+    def add(self, index: int, value: Any) -> None:
+        if index < self.next_index or index in self.pending:
+            raise RuntimeError(f"result {index} arrived twice; expected every index once")
+        self.pending[index] = value
+        while self.next_index in self.pending:
+            value = self.pending.pop(self.next_index)
+            self.accumulated = value if self.next_index == 0 else self.merge(self.accumulated, value)
+            self.next_index += 1
+
+    def result(self) -> Any:
+        """The merge of every value; refuses when some index is missing."""
+        if self.pending:
+            raise RuntimeError(f"results {sorted(self.pending)} arrived without result {self.next_index}; "
+                               "expected every index once")
+        return self.accumulated
+
+
 def fold_in_order(results: Iterable[tuple[int, Any]], merge: Callable[[Any, Any], Any],
                   advance: Callable[[int], None] | None = None) -> Any:
     """Merge ``results`` (index, value) in index order 0, 1, 2, ... whatever order they come in.
@@ -113,19 +171,12 @@ def fold_in_order(results: Iterable[tuple[int, Any]], merge: Callable[[Any, Any]
     ``merge(accumulated, value)`` returns the new accumulated value; the first value starts
     it.  Results that arrive early wait in a buffer; ``advance(index)`` is called per result.
     """
-    pending: dict[int, Any] = {}
-    accumulated, next_index = None, 0
+    fold = OrderedFold(merge)
     for index, value in results:
-        pending[index] = value
+        fold.add(index, value)
         if advance is not None:
             advance(index)
-        while next_index in pending:
-            value = pending.pop(next_index)
-            accumulated = value if next_index == 0 else merge(accumulated, value)
-            next_index += 1
-    if pending:
-        raise RuntimeError(f"results {sorted(pending)} arrived without result {next_index}; expected every index once")
-    return accumulated
+    return fold.result()
 
 
 def default_threads() -> int:

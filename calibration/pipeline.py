@@ -8,10 +8,13 @@ results that merge exactly are kept (:mod:`.tally`), so memory does not grow wit
 number of events and a distributed run gives the same numbers, bit for bit, as a
 single-process run.  It is deterministic: the same inputs give the same numbers.
 
-1. First pass, every sample: score each chunk (or read the scores of a reused score
-   file), write ``build/scores/<process>.h5``, and tally the chunk.
+Every event is read once:
+
+1. The rate reference: score each chunk (or read the scores of a reused score file),
+   write ``build/scores/<process>.h5``, and tally the chunk.
 2. Thresholds, menu rates and the reference's decision flips from the reference's tally.
-3. Second pass, the efficiency processes: efficiency histograms and decision flips.
+3. Every other sample the same way; for an efficiency process each chunk task also fills
+   its efficiency histograms and decision flips at the thresholds of step 2.
 
 Physics numbers quoted as "the trigger" come from the emulated (bit-accurate) scores; the
 float model's are computed with the same procedure and shown beside them.
@@ -32,10 +35,10 @@ import numpy as np
 
 from gelato.calibration.config import CalibrationSettings
 from gelato.calibration.efficiency import ProcessHistograms
-from gelato.calibration.execution import InProcessExecutor, fold_in_order
+from gelato.calibration.execution import InProcessExecutor, OrderedFold, Staged
 from gelato.calibration.rates import PASS_RULE
 from gelato.calibration.scoring import Names, ScoreFileWriter, Scorer, existing_digest, input_digest
-from gelato.calibration.streaming import ChunkTask, ScorePass, efficiency_task, plan_chunks, score_task
+from gelato.calibration.streaming import ChunkTask, ScorePass, plan_chunks, read_chunk, score_chunk
 from gelato.calibration.tally import KINDS, SampleTally, crop_score_axis, fine_score_edges, plot_score_axis
 from gelato.calibration.thresholds import compute_menu_rates, compute_thresholds, flips_from_tail
 from gelato.features import FEATURE_NAMES
@@ -86,75 +89,103 @@ class CalibrationResult:
                 for p, t in self.scored.items() if feature in t.score_2d}
 
 
-def _progress(progress: ProgressFactory | None, label: str, tasks: list[ChunkTask]):
-    """Per-chunk progress callback (advances by the chunk's events) and its closer."""
+def _progress(progress: ProgressFactory | None, label: str, total: int):
+    """Progress callback (advances by a number of events) and its closer."""
     if progress is None:
-        return None, lambda: None
-    advance, close = progress(label, tasks[-1].stop if tasks else 0)
-    return (lambda index: advance(tasks[index].stop - tasks[index].start)), close
+        return lambda n: None, lambda: None
+    return progress(label, total)
 
 
-def _merge_tallies(accumulated: SampleTally, chunk: SampleTally) -> SampleTally:
-    accumulated.add(chunk)
-    return accumulated
+def _read_job(job: tuple[ChunkTask, ScorePass], source) -> tuple:
+    """:func:`.streaming.read_chunk` of one (chunk, what its sample's tasks share) job."""
+    return read_chunk(job[0], job[1])
 
 
-def tally_sample(
-    settings: CalibrationSettings, source, process: str, sample: Path, scores_dir: Path, digest: str,
-    executor, score_edges: np.ndarray, progress: ProgressFactory | None = None, names: Names = None,
-    score_type: Any = None,
-) -> SampleTally:
-    """First pass on one sample: score (or reuse) every chunk, write its score file, merge the chunk tallies."""
-    out, tasks = scores_dir / f"{process}.h5", plan_chunks(process, sample, settings.chunk_events, names)
-    if not tasks:
-        raise ValueError(f"{sample}: no events; expected a sample with at least one event")
-    reuse = out if out.exists() and existing_digest(out) == digest else None
-    keep = settings.keeps_features(process)
-    common = ScorePass(settings, score_edges, names, reuse, keep, return_columns=reuse is None)
-    if reuse:
-        log.info("%s: reusing %s (same model, firmware config, menu and sample)", process, out)
-    advance, close = _progress(progress, f"{'tally' if reuse else 'score'} {process}", tasks)
+def _score_job(job: tuple[ChunkTask, ScorePass], read: tuple, source) -> tuple:
+    """:func:`.streaming.score_chunk` of one job on what :func:`_read_job` read."""
+    return score_chunk(job[0], read, source, job[1])
 
+
+#: One job of :func:`tally_samples`: read, then score; the in-process executor overlaps the two stages.
+_scored_chunk = Staged(_read_job, _score_job)
+
+
+def tally_samples(
+    settings: CalibrationSettings, source, samples: Mapping[str, Path], digests: Mapping[str, str],
+    scores_dir: Path, executor, score_edges: np.ndarray, progress: ProgressFactory | None = None,
+    names: Names = None, score_type: Any = None, thresholds: dict | None = None, attrs: Mapping | None = None,
+) -> dict[str, tuple[SampleTally, tuple[ProcessHistograms, dict[int, dict]] | None]]:
+    """Samples in one pass, their chunks in one stream of tasks: score (or reuse), write score files, merge.
+
+    The chunk tasks of every sample go to the executor together, so small samples of one
+    chunk each run side by side; each sample's results are merged in its own chunk order.
+    Returns per process the merged tally and, when ``thresholds`` are given and the process
+    is an efficiency process, its merged efficiency histograms and flip counts (else None).
+    ``attrs`` are further attributes of the score files written.
+    """
+    attrs = dict(attrs or {})
+    jobs: list[tuple[ChunkTask, ScorePass]] = []
+    reused: dict[str, Path | None] = {}
+    n_tasks: dict[str, int] = {}
+    for process, sample in samples.items():
+        out, tasks = scores_dir / f"{process}.h5", plan_chunks(process, sample, settings.chunk_events, names)
+        if not tasks:
+            raise ValueError(f"{sample}: no events; expected a sample with at least one event")
+        reused[process] = out if out.exists() and existing_digest(out) == digests[process] else None
+        if reused[process]:
+            log.info("%s: reusing %s (same model, firmware config, menu and sample)", process, out)
+        wanted = thresholds if thresholds is not None and process in settings.processes else None
+        common = ScorePass(settings, score_edges, names, reused[process], settings.keeps_features(process),
+                           return_columns=reused[process] is None, thresholds=wanted)
+        jobs += [(task, common) for task in tasks]
+        n_tasks[process] = len(tasks)
+
+    what = "score" if any(r is None for r in reused.values()) else "tally"
+    label = f"{what}{' + efficiency' if thresholds is not None else ''} {', '.join(samples)}"
+    advance, close = _progress(progress, label, sum(task.stop - task.start for task, _ in jobs))
+    folds = {process: OrderedFold(_merge_chunk) for process in samples}
     with contextlib.ExitStack() as stack:
         stack.callback(close)
-        writer = None if reuse else stack.enter_context(
-            ScoreFileWriter(out, tasks[-1].stop, settings.chunk_events, settings.menu.names, keep))
+        writers = {process: stack.enter_context(ScoreFileWriter(
+            scores_dir / f"{process}.h5", _sample_events(jobs, process), settings.chunk_events, settings.menu.names,
+            settings.keeps_features(process))) for process in samples if reused[process] is None}
+        for index, (tally, columns, efficiency) in executor.map(_scored_chunk, jobs, source):
+            task = jobs[index][0]
+            if task.process in writers:
+                writers[task.process].write(task.start, columns)
+            folds[task.process].add(task.index, (tally, efficiency))
+            advance(task.stop - task.start)
+        out = {}
+        for process, sample in samples.items():
+            merged, efficiency = folds[process].result()
+            if process in writers:
+                writers[process].close({"process": process, "source": str(sample), "score_type": str(score_type),
+                                        "digest": digests[process], **attrs})
+                log.info("%s: scored %d events -> %s (menu from %s)", process, merged.n_events,
+                         scores_dir / f"{process}.h5", merged.menu_source)
+            merged.path = scores_dir / f"{process}.h5"
+            if efficiency is not None:
+                hists, flips = efficiency
+                efficiency = hists, {rate: _flip_entry(counts) for rate, counts in flips.items()}
+            out[process] = merged, efficiency
+    return out
 
-        def tallies():
-            for index, (tally, columns) in executor.map(score_task, tasks, source, common):
-                if writer is not None:
-                    writer.write(tasks[index].start, columns)
-                yield index, tally
 
-        merged: SampleTally = fold_in_order(tallies(), _merge_tallies, advance)
-        if writer is not None:
-            writer.close({"process": process, "source": str(sample), "score_type": str(score_type), "digest": digest})
-            log.info("%s: scored %d events -> %s (menu from %s)", process, merged.n_events, out, merged.menu_source)
-    merged.path = out
-    return merged
+def _sample_events(jobs: list[tuple[ChunkTask, ScorePass]], process: str) -> int:
+    """Number of events of ``process`` in ``jobs``: the stop of its last chunk."""
+    return max(task.stop for task, _ in jobs if task.process == process)
 
 
-def _merge_efficiency(accumulated: tuple, chunk: tuple) -> tuple:
-    hists, flips = accumulated
-    hists.add(chunk[0])
-    for rate, counts in chunk[1].items():
-        flips[rate] = {k: flips[rate][k] + counts[k] for k in ("n_flips", "n_events", "emulated_only", "float_only")}
-    return hists, flips
-
-
-def efficiency_sample(
-    settings: CalibrationSettings, tally: SampleTally, sample: Path, thresholds: dict, executor,
-    progress: ProgressFactory | None = None, names: Names = None,
-) -> tuple[ProcessHistograms, dict[int, dict]]:
-    """Second pass on one efficiency process: its histograms and decision flips, merged in chunk order."""
-    tasks = plan_chunks(tally.process, sample, settings.chunk_events, names)
-    advance, close = _progress(progress, f"efficiency {tally.process}", tasks)
-    try:
-        results = executor.map(efficiency_task, tasks, tally.path, settings, thresholds, names)
-        hists, flips = fold_in_order(results, _merge_efficiency, advance)
-    finally:
-        close()
-    return hists, {rate: _flip_entry(counts) for rate, counts in flips.items()}
+def _merge_chunk(accumulated: tuple, chunk: tuple) -> tuple:
+    """Add the next chunk's (tally, efficiency or None) to the accumulated pair."""
+    tally, efficiency = accumulated
+    tally.add(chunk[0])
+    if efficiency is not None:
+        hists, flips = efficiency
+        hists.add(chunk[1][0])
+        for rate, counts in chunk[1][1].items():
+            flips[rate] = {k: flips[rate][k] + counts[k] for k in ("n_flips", "n_events", "emulated_only", "float_only")}
+    return tally, efficiency
 
 
 def _flip_entry(counts: dict) -> dict:
@@ -191,33 +222,46 @@ def run_calibration(
     score_type, timings = scorer.score_type, {}
     edges = fine_score_edges(score_type.lsb, score_type.max_value)
 
+    def digest(process: str, sample: Path) -> str:
+        return input_digest(sample, {**digest_extra, "menu": settings.menu.as_config(), "keep_features":
+                                     settings.keeps_features(process), "chunk_events": settings.chunk_events,
+                                     "use_file_decision": settings.menu.use_file_decision})
+
+    reference_name = settings.reference_process
+    if reference_name not in samples:
+        raise ValueError(f"no sample for the rate reference {reference_name!r}; got {', '.join(samples) or 'none'}")
+    digests = {process: digest(process, sample) for process, sample in samples.items()}
+    shifts = getattr(scorer, "shifts", None)
+    common = dict(scores_dir=build_dir / "scores", executor=executor, score_edges=edges, progress=progress,
+                  names=names, score_type=score_type,
+                  attrs={"input_shifts": np.asarray(shifts, np.int64)} if shifts is not None else {})
     t0 = time.perf_counter()
-    scored: dict[str, SampleTally] = {}
-    for process, sample in samples.items():
-        digest = input_digest(sample, {**digest_extra, "menu": settings.menu.as_config(), "keep_features":
-                                       settings.keeps_features(process), "chunk_events": settings.chunk_events,
-                                       "use_file_decision": settings.menu.use_file_decision})
-        scored[process] = tally_sample(settings, source, process, sample, build_dir / "scores", digest, executor,
-                                       edges, progress, names, score_type)
-    timings["scores"] = time.perf_counter() - t0
+    reference = tally_samples(settings, source, {reference_name: samples[reference_name]}, digests,
+                              **common)[reference_name][0]
+    timings["reference"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    reference = scored[settings.reference_process]
     thresholds = compute_thresholds(settings, reference, score_type)
     menu_rates = compute_menu_rates(settings, reference)
+    flips = {reference_name: flips_from_tail(settings, reference, thresholds)}
     timings["thresholds"] = time.perf_counter() - t0
     log.info("rule: an event passes when score %s threshold; f_bc = %.6g Hz; menu rate %.4g Hz (%s)",
              PASS_RULE, settings.bunch_crossing_hz, menu_rates["total"]["rate_hz"], menu_rates["source"])
 
     t0 = time.perf_counter()
-    histograms, flips = {}, {}
-    for process, tally in scored.items():
-        if process == settings.reference_process:
-            flips[process] = flips_from_tail(settings, reference, thresholds)
-        elif process in settings.processes:
-            histograms[process], flips[process] = efficiency_sample(settings, tally, samples[process], thresholds,
-                                                                    executor, progress, names)
-    timings["efficiencies"] = time.perf_counter() - t0
+    others = {process: sample for process, sample in samples.items() if process != reference_name}
+    results = tally_samples(settings, source, others, digests, thresholds=thresholds, **common) if others else {}
+    scored: dict[str, SampleTally] = {}
+    histograms: dict[str, ProcessHistograms] = {}
+    for process in samples:
+        if process == reference_name:
+            scored[process] = reference
+            continue
+        scored[process], efficiency = results[process]
+        if efficiency is not None:
+            histograms[process], flips[process] = efficiency
+    timings["processes"] = time.perf_counter() - t0
+    flips = {p: flips[p] for p in samples if p in flips}  # in sample order, as the report lists them
 
     drawn = plot_score_axis(scored, [t["threshold"] for t in thresholds["emulated"].values()])
     score_edges = crop_score_axis(np.zeros(len(edges) - 1), edges, drawn)[1]

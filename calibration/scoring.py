@@ -5,7 +5,7 @@ accepted layout), one chunk of events at a time.  :func:`compute_columns` runs t
 firmware emulation (``gelato.hls.emulate.FirmwareEmulator``, or any object with the same
 methods, :class:`Scorer`) and the menu on a chunk; :class:`ScoreFileWriter` writes the
 chunks, in any order, into one HDF5 file per sample, moved into place atomically,
-``build/scores/<process>.h5`` (layout version 2):
+``build/scores/<process>.h5`` (layout version 3):
 
 * ``score_float`` (N,) float64: the Keras float model;
 * ``score_emulated`` (N,) float64: the bit-accurate firmware score (values of the score type);
@@ -18,8 +18,10 @@ chunks, in any order, into one HDF5 file per sample, moved into place atomically
   ``chunk_events`` events (attribute ``input_saturation`` holds their sum);
 * only when the file keeps features (by default the efficiency processes, whose findings
   need them, not the large rate reference): ``features`` (N, 44) float32, the unscaled
-  inputs as read, and ``scaled_features`` (N, 44) float32, x / 2**s, what the encoder sees;
-* attributes ``process``, ``source``, ``score_type``, ``menu_source``, ``n_events``,
+  inputs as read (the encoder sees x / 2**s, s the exponents of attribute ``input_shifts``;
+  version 2 also stored those scaled inputs, which are one multiplication away);
+* attributes ``process``, ``source``, ``score_type``, ``input_shifts`` (when the scorer
+  has a shift table), ``menu_source``, ``n_events``,
   ``chunk_events``, ``digest`` (inputs the file was made from; a rerun with the same digest
   reuses the file).
 """
@@ -46,7 +48,7 @@ log = logging.getLogger(__name__)
 #: A feature-name mapping for the shared loader: a mapping, a YAML path, or None (the packaged one).
 Names = NameMapping | str | Path | None
 
-SCORE_FILE_VERSION = 2
+SCORE_FILE_VERSION = 3
 
 
 class Scorer(Protocol):
@@ -56,7 +58,6 @@ class Scorer(Protocol):
 
     def float_scores(self, features: np.ndarray) -> np.ndarray: ...
     def emulated_scores(self, features: np.ndarray) -> np.ndarray: ...
-    def scaled_features(self, features: np.ndarray) -> np.ndarray: ...
     def input_saturation(self, features: np.ndarray) -> np.ndarray: ...
 
 
@@ -91,7 +92,6 @@ class ScoreColumns:
     saturation: np.ndarray
     menu_source: str
     features: np.ndarray | None = None
-    scaled_features: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.weight)
@@ -111,7 +111,6 @@ def compute_columns(scorer: Scorer, block: EventBlock, menu: Menu, keep_features
         saturation=np.asarray(scorer.input_saturation(features), np.int64),
         menu_source=f"file:{MENU_DATASET}" if from_file else "emulated",
         features=features if keep_features else None,
-        scaled_features=scorer.scaled_features(features) if keep_features else None,
     )
 
 
@@ -152,8 +151,7 @@ class ScoreFileWriter:
         self._file["l1_menu_items"].attrs["item_names"] = np.array(menu_item_names, dtype=h5py.string_dtype())
         self._file.create_dataset("chunk_input_saturation", data=np.zeros((n_chunks, N_FEATURES), np.int64))
         if keep_features:
-            for name in ("features", "scaled_features"):
-                self._file.create_dataset(name, shape=(n, N_FEATURES), dtype=np.float32)
+            self._file.create_dataset("features", shape=(n, N_FEATURES), dtype=np.float32)
         self._menu_source: str | None = None
 
     def __enter__(self) -> ScoreFileWriter:
@@ -167,7 +165,7 @@ class ScoreFileWriter:
         f["l1_menu_items"][rows] = columns.menu_items
         f["chunk_input_saturation"][start // self.chunk_events] = columns.saturation
         if self.keep_features:
-            f["features"][rows], f["scaled_features"][rows] = columns.features, columns.scaled_features
+            f["features"][rows] = columns.features
         self._menu_source = self._menu_source or columns.menu_source
 
     def close(self, attrs: dict) -> None:

@@ -2,14 +2,14 @@
 
 A :class:`ChunkTask` names a sample file and an event range; the task functions open the
 file themselves (HDF5 handles do not pickle), so they run alike in this process or on a
-Dask worker (:mod:`.execution`).  Two passes:
+Dask worker (:mod:`.execution`).  One pass, every event is read once:
 
-1. :func:`score_task`: read the events, score them (or read the scores of a reused score
-   file), return the chunk's :class:`.tally.SampleTally` and, when the score file is being
-   written, its columns for the writer.
-2. :func:`efficiency_task` (efficiency processes only, once the thresholds are known):
-   read the events and the stored scores, return the chunk's efficiency histograms and
-   float-versus-emulated flip counts.
+:func:`score_task` reads the events, scores them (or reads the scores of a reused score
+file) and returns the chunk's :class:`.tally.SampleTally`, its columns when the score file
+is being written, and, for an efficiency process, its efficiency histograms and
+float-versus-emulated flip counts at the final thresholds.  The thresholds come from the
+rate reference alone, so the pipeline tallies the reference first and hands them to the
+efficiency processes' tasks (:attr:`ScorePass.thresholds`).
 
 A worker gets the firmware emulation from a :class:`ScorerFactory` and builds it once per
 process (:func:`worker_scorer`); the conversion reuses a compiled build when the model
@@ -26,12 +26,12 @@ from pathlib import Path
 from typing import Any
 
 from gelato.calibration.config import CalibrationSettings
-from gelato.calibration.efficiency import DecisionKey, ProcessHistograms
+from gelato.calibration.efficiency import VARIABLES, DecisionKey, ProcessHistograms, bin_variables
 from gelato.calibration.rates import passes
 from gelato.calibration.scoring import Names, ScoreColumns, Scorer, compute_columns, read_columns
 from gelato.calibration.tally import KINDS, SampleTally, tally_chunk
 from gelato.calibration.thresholds import flip_counts
-from gelato.io import count_events, read_event_block
+from gelato.io import EventBlock, count_events, read_event_block
 
 log = logging.getLogger(__name__)
 
@@ -93,34 +93,51 @@ class ScorePass:
     reuse: Path | None
     keep_features: bool
     return_columns: bool
+    #: The final thresholds (``thresholds[kind][rate]["threshold"]``) for an efficiency process, else None.
+    thresholds: Mapping[str, Mapping[int, dict]] | None = None
 
 
-def score_task(task: ChunkTask, source: ScorerSource, common: ScorePass) -> tuple[SampleTally, ScoreColumns | None]:
-    """First pass on one chunk: its tally, and its columns when the score file is being written."""
+#: What an efficiency process's chunk adds: its histograms and flip counts per rate.
+ChunkEfficiency = tuple[ProcessHistograms, dict[int, dict]]
+
+
+def read_chunk(task: ChunkTask, common: ScorePass) -> tuple[EventBlock, ScoreColumns | None]:
+    """The reading stage of :func:`score_task`: the chunk's events, and its stored columns when reused."""
     block = read_event_block(task.sample, task.start, task.stop, common.names)
+    reused = read_columns(common.reuse, task.start, task.stop, task.index) if common.reuse is not None else None
+    return block, reused
+
+
+def score_task(task: ChunkTask, source: ScorerSource, common: ScorePass
+               ) -> tuple[SampleTally, ScoreColumns | None, ChunkEfficiency | None]:
+    """One chunk: its tally, its columns when the score file is being written, its efficiencies when asked."""
+    return score_chunk(task, read_chunk(task, common), source, common)
+
+
+def score_chunk(task: ChunkTask, read: tuple[EventBlock, ScoreColumns | None], source: ScorerSource,
+                common: ScorePass) -> tuple[SampleTally, ScoreColumns | None, ChunkEfficiency | None]:
+    """The computing stage of :func:`score_task` on what :func:`read_chunk` read."""
+    block, columns = read
     s = common.settings
-    if common.reuse is not None:
-        columns = read_columns(common.reuse, task.start, task.stop, task.index)
-    else:
+    if columns is None:
         columns = compute_columns(worker_scorer(source), block, s.menu, common.keep_features)
+    # An efficiency process bins every variable once, for its efficiencies and its score-vs-feature tallies.
+    bins = None if common.thresholds is None else bin_variables(block.features, VARIABLES)
     tally = tally_chunk(task.process, block.features, columns, common.score_edges, s.menu.names,
-                        s.score_vs_features, s.threshold_tail_events)
-    return tally, (columns if common.return_columns else None)
+                        s.score_vs_features, s.threshold_tail_events, bins)
+    efficiency = None if common.thresholds is None else chunk_efficiency(
+        block.features, columns, s.rates_hz, common.thresholds, bins)
+    return tally, (columns if common.return_columns else None), efficiency
 
 
-def efficiency_task(
-    task: ChunkTask, score_file: Path, settings: CalibrationSettings, thresholds: Mapping[str, Mapping[int, dict]],
-    names: Names = None,
-) -> tuple[ProcessHistograms, dict[int, dict]]:
-    """Second pass on one chunk: efficiency histograms and decision flips at the final thresholds."""
-    block = read_event_block(task.sample, task.start, task.stop, names)
-    columns = read_columns(score_file, task.start, task.stop)
+def chunk_efficiency(features, columns: ScoreColumns, rates_hz, thresholds: Mapping[str, Mapping[int, dict]],
+                     variable_bins=None) -> ChunkEfficiency:
+    """Efficiency histograms and decision flips of one chunk at the final thresholds."""
     scores = {"float": columns.score_float, "emulated": columns.score_emulated}
-    keys: tuple[DecisionKey, ...] = tuple((k, r) for k in KINDS for r in settings.rates_hz)
+    keys: tuple[DecisionKey, ...] = tuple((k, r) for k in KINDS for r in rates_hz)
     decisions = {(k, r): passes(scores[k], thresholds[k][r]["threshold"]) for k, r in keys}
 
     hists = ProcessHistograms(keys)
-    hists.fill(block.features, columns.weight, decisions, columns.menu_pass)
-    flips = {r: flip_counts(decisions[("emulated", r)], decisions[("float", r)], len(columns))
-             for r in settings.rates_hz}
+    hists.fill(features, columns.weight, decisions, columns.menu_pass, variable_bins=variable_bins)
+    flips = {r: flip_counts(decisions[("emulated", r)], decisions[("float", r)], len(columns)) for r in rates_hz}
     return hists, flips

@@ -54,6 +54,30 @@ DEFAULT_TAIL_EVENTS = 1024
 BINS_PER_OCTAVE = 8
 
 
+def score_bin_index(scores: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """:func:`.efficiency.bin_index` of ``scores`` on fine score ``edges`` (:func:`fine_score_edges`), faster.
+
+    The bin is guessed from the logarithm (edge k >= 1 is lsb * 2**((k - 1) / 8)) and then
+    corrected against the edges themselves, so it equals the binary search for every value,
+    NaN, negatives and infinities included (tested).  Other edges take the binary search.
+    """
+    scores = np.asarray(scores, np.float64)
+    top = len(edges) - 2
+    fine = len(edges) > 2 and edges[0] == 0.0 and edges[1] > 0 and np.allclose(
+        edges[1:], edges[1] * np.exp2(np.arange(len(edges) - 1) / BINS_PER_OCTAVE), rtol=1e-12, atol=0)
+    if not fine:
+        return bin_index(scores, edges)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        guess = np.floor(np.log2(scores / edges[1]) * BINS_PER_OCTAVE) + 1.0
+    guess[~(scores >= edges[1])] = 0.0  # below the lsb (0, negatives) and NaN
+    guess[np.isnan(scores)] = top  # the binary search puts NaN after every edge
+    np.clip(guess, 0, top, out=guess)
+    index = guess.astype(np.intp)
+    index -= (scores < edges[index]) & (index > 0)
+    index += (scores >= edges[np.minimum(index + 1, top + 1)]) & (index < top)
+    return index
+
+
 def fine_score_edges(lsb: float, max_value: float) -> np.ndarray:
     """Edges 0, lsb, lsb * 2**(1/8), ... up to the type's largest value: 8 log bins per octave [score units]."""
     octaves = int(np.ceil(np.log2(max_value / lsb)))
@@ -194,8 +218,13 @@ def tally_chunk(
     menu_item_names: list[str],
     score_vs: tuple[str, ...] = (),
     keep: int = DEFAULT_TAIL_EVENTS,
+    variable_bins: Mapping[str, tuple[np.ndarray, np.ndarray | None]] | None = None,
 ) -> SampleTally:
-    """The :class:`SampleTally` of one chunk from its raw features (N, 44) and :class:`.scoring.ScoreColumns`."""
+    """The :class:`SampleTally` of one chunk from its raw features (N, 44) and :class:`.scoring.ScoreColumns`.
+
+    ``variable_bins`` (:func:`.efficiency.bin_variables` of the chunk) saves binning the
+    ``score_vs`` variables again when the caller has them.
+    """
     w, menu, items = columns.weight, columns.menu_pass, columns.menu_items
     tally = SampleTally(process, score_edges, list(menu_item_names), score_vs, menu_source=columns.menu_source)
     tally.n_events, tally.sum_weights, tally.sum_w2 = len(w), float(w.sum()), float(np.square(w).sum())
@@ -210,16 +239,17 @@ def tally_chunk(
 
     n_bins = len(score_edges) - 1
     scores = {"float": columns.score_float, "emulated": columns.score_emulated}
-    emulated_bins = bin_index(columns.score_emulated, score_edges)
+    emulated_bins = score_bin_index(columns.score_emulated, score_edges)
     for kind in KINDS:
-        bins = emulated_bins if kind == "emulated" else bin_index(scores[kind], score_edges)
+        bins = emulated_bins if kind == "emulated" else score_bin_index(scores[kind], score_edges)
         tally.score_counts[kind] = np.bincount(bins, minlength=n_bins).astype(np.int64)
         tally.score_weights[kind] = np.bincount(bins, weights=w, minlength=n_bins)
     for name in score_vs:
-        values, present = VARIABLES[name].compute(features)
+        idx, present = variable_bins[name] if variable_bins is not None else VARIABLES[name].binned(features)
         shape = tally.score_2d[name].shape
-        flat = bin_index(values[present], VARIABLES[name].edges) * shape[1] + emulated_bins[present]
-        tally.score_2d[name] = np.bincount(flat, weights=w[present], minlength=shape[0] * shape[1]).reshape(shape)
+        flat = idx * shape[1] + (emulated_bins if present is None else emulated_bins[present])
+        tally.score_2d[name] = np.bincount(flat, weights=w if present is None else w[present],
+                                           minlength=shape[0] * shape[1]).reshape(shape)
 
     tally.tail_parts = [ScoreTail.of_chunk(scores, w, menu, keep)]
     return tally

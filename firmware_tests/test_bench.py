@@ -48,7 +48,7 @@ def test_cli_bench_prints_the_verdict_and_writes_reports(firmware, tmp_path, cap
     end_to_end = report["end_to_end"]
     assert end_to_end["measured"] is True and end_to_end["raw_read"]["events"] == end_to_end["end_to_end"]["events"]
     assert end_to_end["end_to_end"]["events"] == 613 and list(end_to_end["samples"]) == ["zerobias"]
-    assert set(end_to_end["end_to_end"]["stage_seconds"]) == {"scores", "thresholds", "efficiencies"}
+    assert set(end_to_end["end_to_end"]["stage_seconds"]) == {"reference", "thresholds", "processes"}
     for prefix in ("end-to-end/raw read = ", "end-to-end peak memory = "):
         lines = [line for line in out.splitlines() if line.startswith(prefix)]
         assert len(lines) == 1 and lines[0].endswith(("PASS", "FAIL")), (prefix, out)

@@ -217,7 +217,12 @@ def end_to_end_verdicts(section: dict) -> list[str]:
 def end_to_end_lines(section: dict) -> list[str]:
     """The end-to-end table, its stage times and verdicts (markdown; the CLI prints them too)."""
     raw, e2e = section["raw_read"], section["end_to_end"]
-    lines = ["| step | events | seconds | events/s | peak RSS [MiB] |", "|---|---:|---:|---:|---:|",
+    repeats = section.get("repeats", 1)
+    runs = ", ".join(f"{run['ratio']:.3f}" for run in section.get("runs", []))
+    median = (f"Median of {repeats} runs of each, read and calibration in turn (seconds and rates of the median "
+              f"run; peak memory the largest of all runs); the ratio of each run: {runs}." if repeats > 1 else
+              "One run of each.")
+    lines = [median, "", "| step | events | seconds | events/s | peak RSS [MiB] |", "|---|---:|---:|---:|---:|",
              f"| plain h5py read ({raw['megabytes']:,.0f} MB) | {raw['events']:,} | {raw['seconds']:.2f} | "
              f"{raw['events_per_s']:,.0f} | |",
              f"| end to end ({e2e['execution']}) | {e2e['events']:,} | {e2e['seconds']:.2f} | "

@@ -56,6 +56,9 @@ def register(subparsers) -> None:
                    help="folder for the replicated sample and the temporary score files (default: OUT/../bench)")
     p.add_argument("--calibration", type=Path, default=None,
                    help="calibration config for the end-to-end section (default: configs/calibration.yaml)")
+    p.add_argument("--end-to-end-repeats", type=int, default=5,
+                   help="runs of the plain read and of the calibration, in turn; the ratio is that of their medians "
+                        "(default: %(default)s)")
     p.add_argument("--chunk-threads", type=int, default=None,
                    help="threads for the end-to-end chunk tasks in this process (default: the usable cores, at most 4)")
     p.add_argument("--reports", type=Path, default=DEFAULT_REPORTS, help="where bench.md/bench.json go")
@@ -67,7 +70,7 @@ def bench_command(args: argparse.Namespace) -> int:
     from gelato.bench import benchmark_events, run_benchmark, table_lines, verdict_line, write_bench_report
     from gelato.hls.emulate import FirmwareEmulator
 
-    for name in ("predict_events", "ap_fixed_events", "repeats"):
+    for name in ("predict_events", "ap_fixed_events", "repeats", "end_to_end_repeats"):
         if getattr(args, name) < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
     events = benchmark_events(args.sample, args.events)
@@ -109,8 +112,9 @@ def _end_to_end(args: argparse.Namespace, emulator) -> dict:
             reference = replicate_sample(reference, work / f"{settings.reference_process}.h5", args.end_to_end_events)
         factory = EmulatorFactory(Path(args.model).resolve(), Path(args.config).resolve(), Path(args.out).resolve())
         with open_executor(args.scheduler, args.local_cluster, args.chunk_threads) as executor:
-            section = compare({settings.reference_process: reference, **samples}, emulator, settings=settings,
-                              work_dir=work, executor=executor, scorer_factory=factory)
+            section = compare({settings.reference_process: reference, **samples}, emulator,
+                              args.end_to_end_repeats, settings=settings, work_dir=work, executor=executor,
+                              scorer_factory=factory)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     section.update(measured=True, pass_name="full pass: float and emulated scores")

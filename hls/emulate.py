@@ -41,6 +41,7 @@ from gelato.hls.fixedpoint import FixedType
 log = logging.getLogger(__name__)
 
 FLOAT_BATCH = 65536
+FLOAT_TAIL_BATCH = 8192
 EMULATION_BLOCK = 1 << 20
 METHODS = ("auto", "fast", "ap_fixed")
 
@@ -74,7 +75,7 @@ class FirmwareEmulator:
         self.scaled_type: FixedType = types["scaled_input"]
         self.score_type: FixedType = types["score"]
         self._batch = BatchRunner(project.batch_library, N_FEATURES, 1)
-        self._float_model, self._float_lock = None, threading.Lock()
+        self._float_models, self._float_lock, self._float_buffers = {}, threading.Lock(), threading.local()
         self.fast: FastScorer | None = None
         self.fast_refused: str | None = None
         try:
@@ -94,28 +95,58 @@ class FirmwareEmulator:
     def float_scores(self, features: np.ndarray) -> np.ndarray:
         """Scores of the Keras model in float32 arithmetic, returned as float64 (N,).
 
-        The model runs inside one compiled ``tf.function`` on batches of ``FLOAT_BATCH`` events:
-        the same layers on the same batches as ``keras.Model.predict`` (tested bit-identical), but
-        ``predict`` grows TensorFlow 2.14's resident memory by a few MB on every call, which a
-        calibration of millions of events in chunks would turn into gigabytes.
+        The model runs as XLA-compiled ``tf.function`` s of two fixed batch sizes, each
+        compiled once per process: ``FLOAT_BATCH`` events at a time, and the rest of the
+        events in batches of ``FLOAT_TAIL_BATCH`` (the last one padded with zero rows whose
+        scores are dropped).  XLA fuses the quantizers' element-wise operations, about 2.5
+        times faster than the plain graph here.  The scores equal ``keras.Model.predict``'s
+        bit for bit (tested on every committed sample, padding and batch sizes included);
+        ``predict`` itself is not used because TensorFlow 2.14 grows its resident memory by a
+        few MB on every call, which a calibration of millions of events in chunks would turn
+        into gigabytes.  Where XLA cannot compile the model the plain graph is used (logged).
         """
         features = _checked_features(features)
-        if len(features) == 0:
-            return np.zeros(0)
-        compiled = self._compiled_float_model()
-        parts = [compiled(features[start : start + FLOAT_BATCH]).numpy()
-                 for start in range(0, len(features), FLOAT_BATCH)]
-        return np.concatenate(parts).astype(np.float64).reshape(len(features))
+        scores = np.empty(len(features))
+        start = 0
+        while start < len(features):
+            size = FLOAT_BATCH if len(features) - start >= FLOAT_BATCH else FLOAT_TAIL_BATCH
+            batch = features[start : start + size]
+            n = len(batch)
+            if n < size:
+                batch = self._padded(batch, size)
+            scores[start : start + n] = self._compiled_float_model(size)(batch).numpy()[:n, 0]
+            start += n
+        return scores
 
-    def _compiled_float_model(self):
+    def _padded(self, batch: np.ndarray, size: int) -> np.ndarray:
+        """``batch`` followed by zero rows up to ``size``, in this thread's reusable buffer."""
+        buffers = self._float_buffers.__dict__
+        if size not in buffers:
+            buffers[size] = np.empty((size, N_FEATURES), np.float32)
+        buffer = buffers[size]
+        buffer[: len(batch)] = batch
+        buffer[len(batch) :] = 0.0
+        return buffer
+
+    def _compiled_float_model(self, size: int):
         with self._float_lock:  # chunk tasks may call from several threads
-            if self._float_model is None:
+            if size not in self._float_models:
                 import tensorflow as tf
 
-                signature = [tf.TensorSpec([None, N_FEATURES], tf.float32)]
+                signature = [tf.TensorSpec([size, N_FEATURES], tf.float32)]
                 model = self.keras_model
-                self._float_model = tf.function(lambda x: model(x, training=False), input_signature=signature)
-        return self._float_model
+
+                def run(x):
+                    return model(x, training=False)
+
+                compiled = tf.function(run, input_signature=signature, jit_compile=True, autograph=False)
+                try:
+                    compiled(tf.zeros([size, N_FEATURES]))
+                except Exception as exc:  # noqa: BLE001 - any XLA failure: the plain graph gives the same numbers
+                    log.warning("XLA could not compile the float model (%s); using the plain TensorFlow graph", exc)
+                    compiled = tf.function(run, input_signature=signature, autograph=False)
+                self._float_models[size] = compiled
+        return self._float_models[size]
 
     def emulated_scores(self, features: np.ndarray, method: str = "auto") -> np.ndarray:
         """Bit-accurate firmware scores (N,) float64, each an exact value of ``score_type``.

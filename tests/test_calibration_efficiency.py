@@ -93,3 +93,37 @@ def test_dijet_mass_variable_matches_features_helper():
     values, present = VARIABLES["mjj"].compute(x)
     assert present[0]
     assert values[0] == pytest.approx(np.sqrt(2 * 100 * 100 * (np.cosh(2.0) + 1.0)), rel=1e-6)
+
+
+def test_many_keys_fill_equals_one_histogram_per_key():
+    """Filling every decision at once (histograms per decision pattern) gives each key's own histogram."""
+    rng = np.random.default_rng(7)
+    n = 3000
+    x = np.zeros((n, F.N_FEATURES), np.float32)
+    F.jets(x)[:, :3, 0] = rng.uniform(0, 600, (n, 3)) * (rng.random((n, 3)) < 0.8)
+    F.jets(x)[:, :3, 1] = rng.uniform(-4, 4, (n, 3))
+    F.muons(x)[:, 0, :2] = np.stack([rng.uniform(0, 150, n), rng.uniform(-2.5, 2.5, n)], axis=1)
+    score = rng.exponential(10.0, n)
+    keys = tuple((kind, rate) for kind in ("float", "emulated") for rate in (500, 1000, 5000))
+    cuts = dict(zip(keys, (30.0, 25.0, 12.0, 31.0, 24.0, 12.5)))
+    decisions = {key: score >= cuts[key] for key in keys}
+    decisions[("float", 1000)] = rng.random(n) < 0.4  # not nested: any combination must work
+    weights = rng.uniform(0.5, 2.0, n)
+    menu = rng.random(n) < 0.1
+
+    together = ProcessHistograms(keys)
+    together.fill(x, weights, decisions, menu)
+    for key in keys:
+        alone = ProcessHistograms((key,))
+        alone.fill(x, weights, {key: decisions[key]}, menu)
+        assert together.overall(key) == alone.overall(key)
+        for name in VARIABLES:
+            np.testing.assert_allclose(together.passed[name][key], alone.passed[name][key], rtol=1e-12)
+            assert together.passed[name][key].sum() > 0 or alone.passed[name][key].sum() == 0
+        unit = ProcessHistograms((key,))
+        unit.fill(x, np.ones(n), {key: decisions[key]}, menu)
+        values, present = VARIABLES["jet0_pt"].compute(x)
+        chosen = present & decisions[key]
+        expected = np.bincount(bin_index(values[chosen], VARIABLES["jet0_pt"].edges),
+                               minlength=len(VARIABLES["jet0_pt"].edges) - 1)
+        np.testing.assert_array_equal(unit.passed["jet0_pt"][key], expected)
