@@ -50,12 +50,21 @@ class Variable:
         """:func:`bin_index` of ``values`` on this variable's edges (through the grid lookup when it has one)."""
         return self.lookup.index(values) if self.lookup is not None else bin_index(values, self.edges)
 
-    def binned(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """Bins of the events where the variable is present, and the presence mask (None: every event)."""
+    @property
+    def n_bins(self) -> int:
+        return len(self.edges) - 1
+
+    def binned(self, features: np.ndarray) -> np.ndarray:
+        """Bin of every event, and :attr:`n_bins` (one past the last bin) where the variable is absent.
+
+        Histograms count the extra bin and drop it (:func:`histogram`): cheaper than
+        selecting the present events of every array, and the same sums in the same order.
+        """
         values, present = self.compute(features)
-        if present.all():
-            return self.bins(values), None
-        return self.bins(values[present]), present
+        index = self.bins(values)
+        if not present.all():
+            index = np.where(present, index, self.n_bins)
+        return index
 
 
 @dataclass(frozen=True)
@@ -162,10 +171,19 @@ def _build_variables() -> dict[str, Variable]:
 VARIABLES: dict[str, Variable] = _build_variables()
 
 
-def bin_variables(features: np.ndarray, variables: Mapping[str, Variable]
-                  ) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:
-    """Per variable, the bins of the events where it is present and the presence mask (None: all)."""
+def bin_variables(features: np.ndarray, variables: Mapping[str, Variable]) -> dict[str, np.ndarray]:
+    """Per variable, :meth:`Variable.binned` of every event."""
     return {name: var.binned(features) for name, var in variables.items()}
+
+
+def histogram(index: np.ndarray, n_bins: int, weights: np.ndarray | None = None, columns: int | None = None,
+              column: np.ndarray | int = 0) -> np.ndarray:
+    """Weighted counts (n_bins,) of events in bin ``index`` (``n_bins``: absent, dropped); with ``columns``,
+    (n_bins, columns) counts by bin and ``column``."""
+    if columns is None:
+        return np.bincount(index, weights=weights, minlength=n_bins + 1)[:n_bins]
+    counts = np.bincount(index * columns + column, weights=weights, minlength=(n_bins + 1) * columns)
+    return counts.reshape(n_bins + 1, columns)[:n_bins]
 
 
 def decision_patterns(decisions: Mapping[DecisionKey, np.ndarray], keys: tuple[DecisionKey, ...]
@@ -234,7 +252,7 @@ class ProcessHistograms:
         decisions: Mapping[DecisionKey, np.ndarray],
         menu_pass: np.ndarray,
         score: np.ndarray | None = None,
-        variable_bins: Mapping[str, tuple[np.ndarray, np.ndarray | None]] | None = None,
+        variable_bins: Mapping[str, np.ndarray] | None = None,
     ) -> None:
         """Add one chunk: raw features (N, 44), weights (N,), anomaly decisions, menu decision.
 
@@ -250,22 +268,19 @@ class ProcessHistograms:
             self.w_unique[key] += float(weights[decisions[key] & ~menu_pass].sum())
 
         patterns, pattern_of_event = decision_patterns(decisions, self.keys)
-        n_patterns = len(patterns)
+        n_patterns, squares = len(patterns), np.square(weights)
         binned = variable_bins if variable_bins is not None else bin_variables(features, VARIABLES)
         for name, var in VARIABLES.items():
-            idx, present = binned[name]
-            nbins = len(var.edges) - 1
-            w = weights if present is None else weights[present]
-            self.totals[name] += np.bincount(idx, weights=w, minlength=nbins)
-            self.totals_w2[name] += np.bincount(idx, weights=np.square(w), minlength=nbins)
+            idx, nbins = binned[name], var.n_bins
+            self.totals[name] += histogram(idx, nbins, weights)
+            self.totals_w2[name] += histogram(idx, nbins, squares)
             # One histogram of (bin, decision pattern); a key's passed histogram sums the patterns that pass it.
-            pattern = pattern_of_event if present is None else pattern_of_event[present]
-            by_pattern = np.bincount(idx * n_patterns + pattern, weights=w,
-                                     minlength=nbins * n_patterns).reshape(nbins, n_patterns)
+            by_pattern = histogram(idx, nbins, weights, n_patterns, pattern_of_event)
             for j, key in enumerate(self.keys):
                 self.passed[name][key] += by_pattern[:, patterns[:, j]].sum(axis=1)
             if name in self.score_2d and score is not None:
-                self._fill_2d(name, idx, score if present is None else score[present], w)
+                n_score = len(self.score_edges) - 1
+                self.score_2d[name] += histogram(idx, nbins, weights, n_score, bin_index(score, self.score_edges))
 
     def add(self, other: ProcessHistograms) -> ProcessHistograms:
         """Add the histograms of another chunk (same keys and axes) to these; returns self.
@@ -291,12 +306,6 @@ class ProcessHistograms:
         for name in self.score_2d:
             self.score_2d[name] += other.score_2d[name]
         return self
-
-    def _fill_2d(self, name: str, feature_bins: np.ndarray, score: np.ndarray, weights: np.ndarray) -> None:
-        assert self.score_edges is not None
-        shape = self.score_2d[name].shape
-        flat = feature_bins * shape[1] + bin_index(score, self.score_edges)
-        self.score_2d[name] += np.bincount(flat, weights=weights, minlength=shape[0] * shape[1]).reshape(shape)
 
     def overall(self, key: DecisionKey) -> dict:
         """Overall efficiency of decision ``key`` with its 68% interval, and the unique efficiency."""

@@ -144,31 +144,41 @@ def tally_samples(
     label = f"{what}{' + efficiency' if thresholds is not None else ''} {', '.join(samples)}"
     advance, close = _progress(progress, label, sum(task.stop - task.start for task, _ in jobs))
     folds = {process: OrderedFold(_merge_chunk) for process in samples}
+    remaining, writers, out = dict(n_tasks), {}, {}
+
+    def finish(process: str) -> None:
+        """The sample's last chunk is merged: close its score file (moved into place) and keep its results."""
+        merged, efficiency = folds[process].result()
+        if process in writers:
+            writers.pop(process).close({"process": process, "source": str(samples[process]),
+                                        "score_type": str(score_type), "digest": digests[process], **attrs})
+            log.info("%s: scored %d events -> %s (menu from %s)", process, merged.n_events,
+                     scores_dir / f"{process}.h5", merged.menu_source)
+        merged.path = scores_dir / f"{process}.h5"
+        if efficiency is not None:
+            hists, flips = efficiency
+            efficiency = hists, {rate: _flip_entry(counts) for rate, counts in flips.items()}
+        out[process] = merged, efficiency
+
     with contextlib.ExitStack() as stack:
         stack.callback(close)
-        writers = {process: stack.enter_context(ScoreFileWriter(
-            scores_dir / f"{process}.h5", _sample_events(jobs, process), settings.chunk_events, settings.menu.names,
-            settings.keeps_features(process))) for process in samples if reused[process] is None}
+        # Score files are opened at their sample's first result and closed at its last, while
+        # the other samples' chunks are being computed; an error removes the unfinished ones.
+        stack.callback(lambda: [writer.__exit__(RuntimeError, None, None) for writer in writers.values()])
         for index, (tally, columns, efficiency) in executor.map(_scored_chunk, jobs, source):
             task = jobs[index][0]
-            if task.process in writers:
+            if reused[task.process] is None:
+                if task.process not in writers:
+                    writers[task.process] = ScoreFileWriter(
+                        scores_dir / f"{task.process}.h5", _sample_events(jobs, task.process), settings.chunk_events,
+                        settings.menu.names, settings.keeps_features(task.process))
                 writers[task.process].write(task.start, columns)
             folds[task.process].add(task.index, (tally, efficiency))
             advance(task.stop - task.start)
-        out = {}
-        for process, sample in samples.items():
-            merged, efficiency = folds[process].result()
-            if process in writers:
-                writers[process].close({"process": process, "source": str(sample), "score_type": str(score_type),
-                                        "digest": digests[process], **attrs})
-                log.info("%s: scored %d events -> %s (menu from %s)", process, merged.n_events,
-                         scores_dir / f"{process}.h5", merged.menu_source)
-            merged.path = scores_dir / f"{process}.h5"
-            if efficiency is not None:
-                hists, flips = efficiency
-                efficiency = hists, {rate: _flip_entry(counts) for rate, counts in flips.items()}
-            out[process] = merged, efficiency
-    return out
+            remaining[task.process] -= 1
+            if remaining[task.process] == 0:
+                finish(task.process)
+    return {process: out[process] for process in samples}
 
 
 def _sample_events(jobs: list[tuple[ChunkTask, ScorePass]], process: str) -> int:

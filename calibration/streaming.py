@@ -124,7 +124,8 @@ def score_chunk(task: ChunkTask, read: tuple[EventBlock, ScoreColumns | None], s
     # An efficiency process bins every variable once, for its efficiencies and its score-vs-feature tallies.
     bins = None if common.thresholds is None else bin_variables(block.features, VARIABLES)
     tally = tally_chunk(task.process, block.features, columns, common.score_edges, s.menu.names,
-                        s.score_vs_features, s.threshold_tail_events, bins)
+                        s.score_vs_features, s.threshold_tail_events, bins,
+                        keep_tail=task.process == s.reference_process)
     efficiency = None if common.thresholds is None else chunk_efficiency(
         block.features, columns, s.rates_hz, common.thresholds, bins)
     return tally, (columns if common.return_columns else None), efficiency

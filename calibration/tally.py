@@ -39,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gelato.calibration.efficiency import VARIABLES, bin_index
+from gelato.calibration.efficiency import VARIABLES, bin_index, histogram
 from gelato.calibration.menu import any_per_row
 from gelato.features import N_FEATURES
 
@@ -163,7 +163,8 @@ class SampleTally:
         """The merged score tail of every chunk so far (concatenated in chunk order)."""
         if self._tail is None:
             if not self.tail_parts:
-                raise ValueError(f"{self.process}: no events tallied, so there is no score tail")
+                raise ValueError(f"{self.process}: no score tail (no events tallied, or not the rate reference, "
+                                 "the only sample whose tail is kept)")
             self._tail = ScoreTail.merged(self.tail_parts)
         return self._tail
 
@@ -218,12 +219,14 @@ def tally_chunk(
     menu_item_names: list[str],
     score_vs: tuple[str, ...] = (),
     keep: int = DEFAULT_TAIL_EVENTS,
-    variable_bins: Mapping[str, tuple[np.ndarray, np.ndarray | None]] | None = None,
+    variable_bins: Mapping[str, np.ndarray] | None = None,
+    keep_tail: bool = True,
 ) -> SampleTally:
     """The :class:`SampleTally` of one chunk from its raw features (N, 44) and :class:`.scoring.ScoreColumns`.
 
     ``variable_bins`` (:func:`.efficiency.bin_variables` of the chunk) saves binning the
-    ``score_vs`` variables again when the caller has them.
+    ``score_vs`` variables again when the caller has them.  ``keep_tail=False`` keeps no score
+    tail: only the rate reference's tail is ever used (thresholds, flips).
     """
     w, menu, items = columns.weight, columns.menu_pass, columns.menu_items
     tally = SampleTally(process, score_edges, list(menu_item_names), score_vs, menu_source=columns.menu_source)
@@ -245,13 +248,10 @@ def tally_chunk(
         tally.score_counts[kind] = np.bincount(bins, minlength=n_bins).astype(np.int64)
         tally.score_weights[kind] = np.bincount(bins, weights=w, minlength=n_bins)
     for name in score_vs:
-        idx, present = variable_bins[name] if variable_bins is not None else VARIABLES[name].binned(features)
-        shape = tally.score_2d[name].shape
-        flat = idx * shape[1] + (emulated_bins if present is None else emulated_bins[present])
-        tally.score_2d[name] = np.bincount(flat, weights=w if present is None else w[present],
-                                           minlength=shape[0] * shape[1]).reshape(shape)
+        idx = variable_bins[name] if variable_bins is not None else VARIABLES[name].binned(features)
+        tally.score_2d[name] = histogram(idx, VARIABLES[name].n_bins, w, n_bins, emulated_bins)
 
-    tally.tail_parts = [ScoreTail.of_chunk(scores, w, menu, keep)]
+    tally.tail_parts = [ScoreTail.of_chunk(scores, w, menu, keep)] if keep_tail else []
     return tally
 
 

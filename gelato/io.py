@@ -214,7 +214,28 @@ def open_event_file(path: str | os.PathLike[str]) -> h5py.File:
         raise EventFileError(f"{path}: not a readable HDF5 file ({exc})") from None
 
 
+#: Layouts of files read with the packaged name mapping, by (path, size, mtime): a calibration
+#: opens every file once per chunk, and working the layout out again each time costs more
+#: than reading a small chunk.  A changed file has another key; the cache is bounded.
+_LAYOUTS: dict[tuple[str, int, int], EventLayout] = {}
+_MAX_LAYOUTS = 256
+
+
 def _layout(path: Path, f: h5py.File, names: Names) -> EventLayout:
+    if names is None:
+        stat = path.stat()
+        key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+        layout = _LAYOUTS.get(key)
+        if layout is None:
+            layout = _inspected_layout(path, f, names)
+            if len(_LAYOUTS) >= _MAX_LAYOUTS:
+                _LAYOUTS.clear()
+            _LAYOUTS[key] = layout
+        return layout
+    return _inspected_layout(path, f, names)
+
+
+def _inspected_layout(path: Path, f: h5py.File, names: Names) -> EventLayout:
     mapping = resolve_names(names)
     try:
         layout, issues = inspect_layout(f, path, mapping)

@@ -127,3 +127,11 @@ def test_many_keys_fill_equals_one_histogram_per_key():
         expected = np.bincount(bin_index(values[chosen], VARIABLES["jet0_pt"].edges),
                                minlength=len(VARIABLES["jet0_pt"].edges) - 1)
         np.testing.assert_array_equal(unit.passed["jet0_pt"][key], expected)
+
+
+def test_a_chunk_where_every_event_makes_the_same_decisions_fills_like_any_other():
+    x = events_with_leading_jet([5.0, 15.0, 25.0])
+    h = fill(x, np.array([False, False, False]))
+    assert h.totals["jet0_pt"][:3].tolist() == [1.0, 1.0, 1.0] and h.passed["jet0_pt"][KEY].sum() == 0.0
+    h = fill(x, np.array([True, True, True]))
+    assert h.passed["jet0_pt"][KEY][:3].tolist() == [1.0, 1.0, 1.0]
