@@ -61,3 +61,17 @@ def test_end_to_end_needs_the_reference_sample_and_known_processes(tmp_path):
         end_to_end({"jz4": paths["jz4"]}, SyntheticScorer(), work_dir=tmp_path)
     with pytest.raises(ValueError, match="samples extra are no process"):
         end_to_end({"zerobias": paths["zerobias"], "extra": paths["jz4"]}, SyntheticScorer(), work_dir=tmp_path)
+
+
+def test_repeated_comparison_judges_the_ratio_of_the_median_runs(tmp_path):
+    paths = write_synthetic_samples(tmp_path, n_ref=2000, n_proc=100)
+    figures = compare(paths, SyntheticScorer(), repeats=3, work_dir=tmp_path)
+
+    assert figures["repeats"] == 3 and len(figures["runs"]) == 3
+    raw_median = sorted(run["raw_read_s"] for run in figures["runs"])[1]
+    e2e_median = sorted(run["end_to_end_s"] for run in figures["runs"])[1]
+    assert figures["raw_read"]["seconds"] == raw_median and figures["end_to_end"]["seconds"] == e2e_median
+    assert figures["ratio"] == pytest.approx(raw_median / e2e_median)  # same events in both
+    assert figures["pass"] == (figures["ratio"] >= 1 / 3)
+    with pytest.raises(ValueError, match="at least 1 run"):
+        compare(paths, SyntheticScorer(), repeats=0, work_dir=tmp_path)
