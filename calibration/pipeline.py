@@ -35,10 +35,10 @@ import numpy as np
 
 from gelato.calibration.config import CalibrationSettings
 from gelato.calibration.efficiency import ProcessHistograms
-from gelato.calibration.execution import InProcessExecutor, OrderedFold, Staged
+from gelato.calibration.execution import InProcessExecutor, OrderedFold
 from gelato.calibration.rates import PASS_RULE
 from gelato.calibration.scoring import Names, ScoreFileWriter, Scorer, existing_digest, input_digest
-from gelato.calibration.streaming import ChunkTask, ScorePass, plan_chunks, read_chunk, score_chunk
+from gelato.calibration.streaming import ChunkJob, ScorePass, plan_chunks, score_job
 from gelato.calibration.tally import KINDS, SampleTally, crop_score_axis, fine_score_edges, plot_score_axis
 from gelato.calibration.thresholds import compute_menu_rates, compute_thresholds, flips_from_tail
 from gelato.features import FEATURE_NAMES
@@ -96,20 +96,6 @@ def _progress(progress: ProgressFactory | None, label: str, total: int):
     return progress(label, total)
 
 
-def _read_job(job: tuple[ChunkTask, ScorePass], source) -> tuple:
-    """:func:`.streaming.read_chunk` of one (chunk, what its sample's tasks share) job."""
-    return read_chunk(job[0], job[1])
-
-
-def _score_job(job: tuple[ChunkTask, ScorePass], read: tuple, source) -> tuple:
-    """:func:`.streaming.score_chunk` of one job on what :func:`_read_job` read."""
-    return score_chunk(job[0], read, source, job[1])
-
-
-#: One job of :func:`tally_samples`: read, then score; the in-process executor overlaps the two stages.
-_scored_chunk = Staged(_read_job, _score_job)
-
-
 def tally_samples(
     settings: CalibrationSettings, source, samples: Mapping[str, Path], digests: Mapping[str, str],
     scores_dir: Path, executor, score_edges: np.ndarray, progress: ProgressFactory | None = None,
@@ -124,9 +110,10 @@ def tally_samples(
     ``attrs`` are further attributes of the score files written.
     """
     attrs = dict(attrs or {})
-    jobs: list[tuple[ChunkTask, ScorePass]] = []
+    jobs: list[ChunkJob] = []
     reused: dict[str, Path | None] = {}
     n_tasks: dict[str, int] = {}
+    n_events: dict[str, int] = {}
     for process, sample in samples.items():
         out, tasks = scores_dir / f"{process}.h5", plan_chunks(process, sample, settings.chunk_events, names)
         if not tasks:
@@ -138,7 +125,7 @@ def tally_samples(
         common = ScorePass(settings, score_edges, names, reused[process], settings.keeps_features(process),
                            return_columns=reused[process] is None, thresholds=wanted)
         jobs += [(task, common) for task in tasks]
-        n_tasks[process] = len(tasks)
+        n_tasks[process], n_events[process] = len(tasks), tasks[-1].stop
 
     what = "score" if any(r is None for r in reused.values()) else "tally"
     label = f"{what}{' + efficiency' if thresholds is not None else ''} {', '.join(samples)}"
@@ -165,12 +152,12 @@ def tally_samples(
         # Score files are opened at their sample's first result and closed at its last, while
         # the other samples' chunks are being computed; an error removes the unfinished ones.
         stack.callback(lambda: [writer.__exit__(RuntimeError, None, None) for writer in writers.values()])
-        for index, (tally, columns, efficiency) in executor.map(_scored_chunk, jobs, source):
+        for index, (tally, columns, efficiency) in executor.map(score_job, jobs, source):
             task = jobs[index][0]
             if reused[task.process] is None:
                 if task.process not in writers:
                     writers[task.process] = ScoreFileWriter(
-                        scores_dir / f"{task.process}.h5", _sample_events(jobs, task.process), settings.chunk_events,
+                        scores_dir / f"{task.process}.h5", n_events[task.process], settings.chunk_events,
                         settings.menu.names, settings.keeps_features(task.process))
                 writers[task.process].write(task.start, columns)
             folds[task.process].add(task.index, (tally, efficiency))
@@ -179,11 +166,6 @@ def tally_samples(
             if remaining[task.process] == 0:
                 finish(task.process)
     return {process: out[process] for process in samples}
-
-
-def _sample_events(jobs: list[tuple[ChunkTask, ScorePass]], process: str) -> int:
-    """Number of events of ``process`` in ``jobs``: the stop of its last chunk."""
-    return max(task.stop for task, _ in jobs if task.process == process)
 
 
 def _merge_chunk(accumulated: tuple, chunk: tuple) -> tuple:

@@ -4,7 +4,7 @@ A :class:`ChunkTask` names a sample file and an event range; the task functions 
 file themselves (HDF5 handles do not pickle), so they run alike in this process or on a
 Dask worker (:mod:`.execution`).  One pass, every event is read once:
 
-:func:`score_task` reads the events, scores them (or reads the scores of a reused score
+:data:`score_job` reads the events, scores them (or reads the scores of a reused score
 file) and returns the chunk's :class:`.tally.SampleTally`, its columns when the score file
 is being written, and, for an efficiency process, its efficiency histograms and
 float-versus-emulated flip counts at the final thresholds.  The thresholds come from the
@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from gelato.calibration.config import CalibrationSettings
+from gelato.calibration.execution import Staged
 from gelato.calibration.efficiency import VARIABLES, DecisionKey, ProcessHistograms, bin_variables
 from gelato.calibration.rates import passes
 from gelato.calibration.scoring import Names, ScoreColumns, Scorer, compute_columns, read_columns
@@ -101,22 +102,23 @@ class ScorePass:
 ChunkEfficiency = tuple[ProcessHistograms, dict[int, dict]]
 
 
-def read_chunk(task: ChunkTask, common: ScorePass) -> tuple[EventBlock, ScoreColumns | None]:
-    """The reading stage of :func:`score_task`: the chunk's events, and its stored columns when reused."""
+#: One chunk task as the executor gets it: the chunk, and what every task of its sample shares.
+ChunkJob = tuple[ChunkTask, ScorePass]
+
+
+def read_chunk(job: ChunkJob, source: ScorerSource) -> tuple[EventBlock, ScoreColumns | None]:
+    """The reading stage of :data:`score_job`: the chunk's events, and its stored columns when reused."""
+    task, common = job
     block = read_event_block(task.sample, task.start, task.stop, common.names)
     reused = read_columns(common.reuse, task.start, task.stop, task.index) if common.reuse is not None else None
     return block, reused
 
 
-def score_task(task: ChunkTask, source: ScorerSource, common: ScorePass
-               ) -> tuple[SampleTally, ScoreColumns | None, ChunkEfficiency | None]:
-    """One chunk: its tally, its columns when the score file is being written, its efficiencies when asked."""
-    return score_chunk(task, read_chunk(task, common), source, common)
-
-
-def score_chunk(task: ChunkTask, read: tuple[EventBlock, ScoreColumns | None], source: ScorerSource,
-                common: ScorePass) -> tuple[SampleTally, ScoreColumns | None, ChunkEfficiency | None]:
-    """The computing stage of :func:`score_task` on what :func:`read_chunk` read."""
+def score_chunk(job: ChunkJob, read: tuple[EventBlock, ScoreColumns | None], source: ScorerSource
+                ) -> tuple[SampleTally, ScoreColumns | None, ChunkEfficiency | None]:
+    """The computing stage of :data:`score_job` on what :func:`read_chunk` read: the chunk's tally, its
+    columns when the score file is being written, its efficiencies when asked."""
+    task, common = job
     block, columns = read
     s = common.settings
     if columns is None:
@@ -129,6 +131,11 @@ def score_chunk(task: ChunkTask, read: tuple[EventBlock, ScoreColumns | None], s
     efficiency = None if common.thresholds is None else chunk_efficiency(
         block.features, columns, s.rates_hz, common.thresholds, bins)
     return tally, (columns if common.return_columns else None), efficiency
+
+
+#: The task function of every chunk: read, then score; called whole on a Dask worker, its two
+#: stages overlapped by the in-process executor (:class:`.execution.Staged`).
+score_job = Staged(read_chunk, score_chunk)
 
 
 def chunk_efficiency(features, columns: ScoreColumns, rates_hz, thresholds: Mapping[str, Mapping[int, dict]],
