@@ -44,13 +44,24 @@ def register(subparsers) -> None:
     p.set_defaults(func=run_calibrate)
 
 
+def positive_int(text: str) -> int:
+    """argparse type: an integer of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected at least 1, got {value}")
+    return value
+
+
 def add_cluster_arguments(p: argparse.ArgumentParser) -> None:
     """``--scheduler`` / ``--local-cluster``: where the chunk tasks run (default: this process)."""
     where = p.add_mutually_exclusive_group()
     where.add_argument("--scheduler", metavar="ADDRESS", default=None,
                        help="run the chunk tasks on a running Dask scheduler, e.g. tcp://10.0.0.5:8786 (workers need "
                             "the samples and the build folder under the same paths)")
-    where.add_argument("--local-cluster", metavar="N", type=int, default=None,
+    where.add_argument("--local-cluster", metavar="N", type=positive_int, default=None,
                        help="start a Dask LocalCluster of N worker processes on 127.0.0.1 for the chunk tasks")
 
 

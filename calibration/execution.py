@@ -27,6 +27,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from gelato.malloc import usable_cores
+
 log = logging.getLogger(__name__)
 
 #: Loopback address a local cluster listens on: nothing is exposed beyond this machine.
@@ -181,8 +183,7 @@ def fold_in_order(results: Iterable[tuple[int, Any]], merge: Callable[[Any, Any]
 
 def default_threads() -> int:
     """Threads for in-process chunk tasks: the cores this process may use, at most :data:`MAX_DEFAULT_THREADS`."""
-    return max(1, min(MAX_DEFAULT_THREADS, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-                      else os.cpu_count() or 1))
+    return max(1, min(MAX_DEFAULT_THREADS, usable_cores()))
 
 
 @contextlib.contextmanager
@@ -193,6 +194,10 @@ def open_executor(scheduler: str | None = None, local_cluster: int | None = None
     ``threads`` is the in-process executor's thread count (default :func:`default_threads`;
     ignored with a cluster).
     """
+    if threads is not None and threads < 1:
+        raise ValueError(f"the in-process executor needs at least 1 thread, got {threads}")
+    if local_cluster is not None and local_cluster < 1:
+        raise ValueError(f"--local-cluster needs at least 1 worker, got {local_cluster}")
     if scheduler and local_cluster:
         raise ValueError(f"got both a scheduler ({scheduler}) and a local cluster ({local_cluster} workers); "
                          "expected at most one")
@@ -207,8 +212,6 @@ def open_executor(scheduler: str | None = None, local_cluster: int | None = None
             log.info("connected to Dask scheduler %s", scheduler)
             yield DaskExecutor(client)
         return
-    if local_cluster < 1:
-        raise ValueError(f"--local-cluster needs at least 1 worker, got {local_cluster}")
     with LocalCluster(n_workers=local_cluster, threads_per_worker=1, processes=True, host=LOOPBACK,
                       dashboard_address=None) as cluster, Client(cluster) as client:
         log.info("local Dask cluster on %s with %d worker processes", cluster.scheduler_address, local_cluster)

@@ -73,7 +73,18 @@ def bench_command(args: argparse.Namespace) -> int:
     for name in ("predict_events", "ap_fixed_events", "repeats", "end_to_end_repeats"):
         if getattr(args, name) < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
+    for name in ("threads", "chunk_threads", "end_to_end_events"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
+    from gelato.validation import require_valid
+
+    others = _efficiency_samples(args) if args.end_to_end else {}
+    # names the file and dataset of any problem, before minutes of benchmarking
+    n_file = require_valid([Path(args.sample), *others.values()])[Path(args.sample)]
     events = benchmark_events(args.sample, args.events)
+    if args.end_to_end and args.end_to_end_events is not None and args.end_to_end_events < n_file:
+        raise ValueError(f"--end-to-end-events {args.end_to_end_events:,} is fewer than the {n_file:,} events "
+                         f"of {args.sample}; the end-to-end sample repeats that file, it never cuts it")
     emulator = FirmwareEmulator(args.model, args.config, args.out, threads=args.threads)
     result = run_benchmark(emulator, events, str(args.sample), args.predict_events, args.ap_fixed_events,
                            args.repeats)
@@ -86,13 +97,28 @@ def bench_command(args: argparse.Namespace) -> int:
     print(f"compiled with {' '.join(result['compile']['flags'])} ({result['compile']['compiler']})")
     print(verdict_line(result))
     if args.end_to_end:
-        result["end_to_end"] = _end_to_end(args, emulator)
+        result["end_to_end"] = _end_to_end(args, emulator, others)
     json_path, md_path = write_bench_report(result, args.reports)
     print(f"wrote {md_path} and {json_path}")
     return EXIT_MISMATCH if any(check["mismatches"] for check in result["bit_exact"].values()) else 0
 
 
-def _end_to_end(args: argparse.Namespace, emulator) -> dict:
+def _efficiency_samples(args: argparse.Namespace) -> dict[str, Path]:
+    """The efficiency-process files (``<process>.h5``) of the ``--samples`` folder that join the end-to-end run."""
+    from gelato.calibration.config import load_settings
+
+    settings = load_settings(args.calibration)
+    folder = Path(args.samples if args.samples is not None else Path(args.sample).parent)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"--samples {folder}: no such folder")
+    samples = {p: folder / f"{p}.h5" for p in settings.processes if (folder / f"{p}.h5").is_file()}
+    if not samples:
+        print(f"note: {folder} holds none of {', '.join(p + '.h5' for p in settings.processes)}; the end-to-end run "
+              f"calibrates {args.sample} alone")
+    return samples
+
+
+def _end_to_end(args: argparse.Namespace, emulator, samples: dict[str, Path]) -> dict:
     from gelato.bench import end_to_end_lines
     from gelato.calibration.bench import compare, replicate_sample
     from gelato.calibration.config import load_settings
@@ -100,8 +126,6 @@ def _end_to_end(args: argparse.Namespace, emulator) -> dict:
     from gelato.calibration.streaming import EmulatorFactory
 
     settings = load_settings(args.calibration)
-    folder = args.samples if args.samples is not None else Path(args.sample).parent
-    samples = {p: folder / f"{p}.h5" for p in settings.processes if (folder / f"{p}.h5").is_file()}
     work = Path(args.work) if args.work is not None else Path(args.out).parent / "bench"
     shutil.rmtree(work, ignore_errors=True)  # files of an earlier run: never reused
     work.mkdir(parents=True)

@@ -16,6 +16,7 @@ import sys
 import warnings
 
 from gelato.io import INTERRUPTED
+from gelato.malloc import cap_malloc_arenas
 
 STAGE_COMMANDS = (
     "gelato.commands",
@@ -54,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     # TensorFlow's C++ start-up lines (cuDNN/cuFFT/cuBLAS factories on a machine without a
     # GPU) are errors only in name; Python-side TensorFlow errors still raise.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    cap_malloc_arenas()  # before any thread exists: repeated threaded passes must not ratchet memory up
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,

@@ -104,7 +104,7 @@ class FastScorer:
     def __init__(self, hls_model, out_dir: Path, threads: int | None = None):
         source = kernel_source(hls_model)  # FastKernelRefused when it cannot be exact
         self.library_path, self.build_record = build_fast_library(source, Path(out_dir))
-        self.threads = int(threads) if threads else available_cores()
+        self.threads = available_cores() if threads is None else int(threads)
         if self.threads < 1:
             raise ValueError(f"threads must be >= 1, got {threads}")
 
