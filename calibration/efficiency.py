@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from gelato import features as F
+from gelato.calibration import kernels
 from gelato.calibration.rates import COVERAGE_68, weighted_fraction_interval
 
 log = logging.getLogger(__name__)
@@ -61,10 +62,9 @@ class Variable:
         selecting the present events of every array, and the same sums in the same order.
         """
         values, present = self.compute(features)
-        index = self.bins(values)
-        if not present.all():
-            index = np.where(present, index, self.n_bins)
-        return index
+        if self.lookup is not None:
+            return self.lookup.index(values, present, self.n_bins)
+        return np.where(present, bin_index(values, self.edges), self.n_bins)
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,7 @@ class GridLookup:
 
     A value's grid cell, found by arithmetic, lies inside one bin, which a table gives; the
     cell can be off by one where rounding meets a cell boundary, so the guess is then
-    corrected against the edges themselves.  The result equals :func:`bin_index` for every
+    corrected against the edges themselves (compiled: :func:`.kernels.grid_bins`).  The result equals :func:`bin_index` for every
     value, NaN and infinities included (tested).
     """
 
@@ -99,17 +99,14 @@ class GridLookup:
                 return cls(edges, float(edges[0]), 1.0 / step, bin_index(starts, edges))
         return None
 
-    def index(self, values: np.ndarray) -> np.ndarray:
+    def index(self, values: np.ndarray, present: np.ndarray | None = None, absent: int = -1) -> np.ndarray:
+        """Bin of each value (as :func:`bin_index`); ``absent`` where ``present`` is False."""
         values = np.asarray(values)
-        cell = (values.astype(np.float64) - self.origin) * self.inverse_step
-        last = len(self.table) - 1
-        cell[np.isnan(cell)] = last  # searchsorted puts NaN after every edge
-        np.clip(cell, 0, last, out=cell)
-        guess = self.table[cell.astype(np.intp)]
-        top = len(self.edges) - 2
-        guess -= (values < self.edges[guess]) & (guess > 0)
-        guess += (values >= self.edges[np.minimum(guess + 1, top + 1)]) & (guess < top)
-        return guess
+        if values.dtype.kind not in "fiu":
+            values = values.astype(np.float64)
+        present = np.ones(len(values), bool) if present is None else np.asarray(present, bool)
+        return kernels.grid_bins(values, present, self.origin, self.inverse_step, self.table, self.edges, absent,
+                                 np.empty(len(values), np.intp))
 
 
 def _steps(*segments: tuple[float, float, float]) -> np.ndarray:
@@ -268,14 +265,17 @@ class ProcessHistograms:
             self.w_unique[key] += float(weights[decisions[key] & ~menu_pass].sum())
 
         patterns, pattern_of_event = decision_patterns(decisions, self.keys)
-        n_patterns, squares = len(patterns), np.square(weights)
+        n_patterns = len(patterns)
         binned = variable_bins if variable_bins is not None else bin_variables(features, VARIABLES)
         for name, var in VARIABLES.items():
             idx, nbins = binned[name], var.n_bins
-            self.totals[name] += histogram(idx, nbins, weights)
-            self.totals_w2[name] += histogram(idx, nbins, squares)
-            # One histogram of (bin, decision pattern); a key's passed histogram sums the patterns that pass it.
-            by_pattern = histogram(idx, nbins, weights, n_patterns, pattern_of_event)
+            # Totals, squares and one histogram of (bin, decision pattern) in one compiled pass
+            # (the extra bin, absent events, dropped); a key's passed histogram sums the patterns that pass it.
+            totals, totals_w2, by_pattern = np.zeros(nbins + 1), np.zeros(nbins + 1), np.zeros((nbins + 1, n_patterns))
+            kernels.variable_histograms(idx, weights, pattern_of_event, totals, totals_w2, by_pattern)
+            self.totals[name] += totals[:nbins]
+            self.totals_w2[name] += totals_w2[:nbins]
+            by_pattern = by_pattern[:nbins]
             for j, key in enumerate(self.keys):
                 self.passed[name][key] += by_pattern[:, patterns[:, j]].sum(axis=1)
             if name in self.score_2d and score is not None:

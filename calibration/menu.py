@@ -17,6 +17,7 @@ when ``use_file_decision`` is set, see :mod:`.scoring`.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -24,11 +25,30 @@ from dataclasses import dataclass
 import numpy as np
 
 from gelato import features as F
+from gelato.calibration import kernels
 
 log = logging.getLogger(__name__)
 
 OBJECT_BLOCKS = {"jet": F.jets, "tau": F.taus, "muon": F.muons}
 OBJECTS = (*OBJECT_BLOCKS, "met")
+
+
+#: First column and number of objects of each object kind; MET has no objects to count (see
+#: :func:`.kernels.menu_items`).
+OBJECT_COLUMNS = {"jet": (F.JET_OFFSET, F.N_JETS), "tau": (F.TAU_OFFSET, F.N_TAUS),
+                  "muon": (F.MUON_OFFSET, F.N_MUONS), "met": (F.MET_OFFSET, 0)}
+
+
+@functools.lru_cache(maxsize=32)
+def _item_table(items: tuple[MenuItem, ...], dtype: np.dtype) -> tuple[np.ndarray, ...]:
+    """The items as the arrays of :func:`.kernels.menu_items`, thresholds in the features' dtype
+    (float features; others are compared in float64, as numpy does)."""
+    thresholds = dtype if np.dtype(dtype).kind == "f" else np.float64
+    first, n_objects = (np.array([OBJECT_COLUMNS[i.obj][j] for i in items], np.int64) for j in (0, 1))
+    pt_min = np.array([i.pt_min for i in items], thresholds)
+    eta_min = np.array([i.eta_min for i in items], thresholds)
+    eta_max = np.array([np.inf if i.eta_max is None else i.eta_max for i in items], thresholds)
+    return first, n_objects, pt_min, eta_min, eta_max, np.array([i.count for i in items], np.int64)
 
 
 def object_pt_abs_eta(features: np.ndarray, obj: str) -> tuple[np.ndarray, np.ndarray]:
@@ -131,14 +151,15 @@ class Menu:
         return [item.name for item in self.items]
 
     def item_decisions(self, features: np.ndarray) -> np.ndarray:
-        """Decisions (N, n_items) bool of every item."""
-        if not self.items:
-            return np.zeros((len(features), 0), bool)
-        objects = {obj: object_pt_abs_eta(features, obj) for obj in {i.obj for i in self.items} if obj != "met"}
+        """Decisions (N, n_items) bool of every item (compiled, :func:`.kernels.menu_items`; equal to
+        each item's :meth:`MenuItem.fires`, tested)."""
+        features = np.asarray(features)
+        if features.ndim != 2 or features.shape[1] != F.N_FEATURES:
+            raise ValueError(f"the menu needs features of shape (N, {F.N_FEATURES}), got {features.shape}")
         out = np.empty((len(features), len(self.items)), bool)
-        for column, item in enumerate(self.items):
-            out[:, column] = item.fires(features) if item.obj == "met" else item.fires_on(*objects[item.obj])
-        return out
+        if not self.items:
+            return out
+        return kernels.menu_items(features, *_item_table(self.items, features.dtype), out)
 
     def accepts(self, features: np.ndarray) -> np.ndarray:
         """The menu decision (N,) bool: any item fires."""

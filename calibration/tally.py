@@ -39,6 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gelato.calibration import kernels
 from gelato.calibration.efficiency import VARIABLES, bin_index, histogram
 from gelato.calibration.menu import any_per_row
 from gelato.features import N_FEATURES
@@ -58,24 +59,16 @@ def score_bin_index(scores: np.ndarray, edges: np.ndarray) -> np.ndarray:
     """:func:`.efficiency.bin_index` of ``scores`` on fine score ``edges`` (:func:`fine_score_edges`), faster.
 
     The bin is guessed from the logarithm (edge k >= 1 is lsb * 2**((k - 1) / 8)) and then
-    corrected against the edges themselves, so it equals the binary search for every value,
-    NaN, negatives and infinities included (tested).  Other edges take the binary search.
+    corrected against the edges themselves (compiled: :func:`.kernels.log_bins`), so it
+    equals the binary search for every value, NaN, negatives and infinities included
+    (tested).  Other edges take the binary search.
     """
     scores = np.asarray(scores, np.float64)
-    top = len(edges) - 2
     fine = len(edges) > 2 and edges[0] == 0.0 and edges[1] > 0 and np.allclose(
         edges[1:], edges[1] * np.exp2(np.arange(len(edges) - 1) / BINS_PER_OCTAVE), rtol=1e-12, atol=0)
     if not fine:
         return bin_index(scores, edges)
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        guess = np.floor(np.log2(scores / edges[1]) * BINS_PER_OCTAVE) + 1.0
-    guess[~(scores >= edges[1])] = 0.0  # below the lsb (0, negatives) and NaN
-    guess[np.isnan(scores)] = top  # the binary search puts NaN after every edge
-    np.clip(guess, 0, top, out=guess)
-    index = guess.astype(np.intp)
-    index -= (scores < edges[index]) & (index > 0)
-    index += (scores >= edges[np.minimum(index + 1, top + 1)]) & (index < top)
-    return index
+    return kernels.log_bins(scores, float(edges[1]), float(BINS_PER_OCTAVE), edges, np.empty(len(scores), np.intp))
 
 
 def fine_score_edges(lsb: float, max_value: float) -> np.ndarray:

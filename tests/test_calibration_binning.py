@@ -62,3 +62,30 @@ def test_score_bins_take_the_binary_search_on_other_edges():
     edges = np.array([0.0, 1.0, 5.0, 100.0])
     values = np.array([-1.0, 0.5, 1.0, 4.9, 5.0, 99.0, 1e9])
     np.testing.assert_array_equal(score_bin_index(values, edges), [0, 0, 1, 1, 2, 2, 2])
+
+
+def test_grid_lookup_takes_integers_strided_columns_and_absent_events():
+    var = VARIABLES["n_jets"]
+    counts = np.array([-3, 0, 1, 2, 6, 7, 100], np.int64)
+    np.testing.assert_array_equal(var.bins(counts), bin_index(counts, var.edges))
+    jets = np.random.default_rng(8).uniform(-50, 1200, (3000, 6, 3)).astype(np.float32)
+    column = jets[:, 2, 0]  # every 18th float: a strided view
+    present = column > 0
+    lookup = VARIABLES["jet2_pt"].lookup
+    np.testing.assert_array_equal(lookup.index(column, present, 99),
+                                  np.where(present, bin_index(column, lookup.edges), 99))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.floats(allow_nan=True, allow_infinity=True, width=32), min_size=1, max_size=50))
+def test_grid_bins_of_single_precision_values_equal_the_binary_search(values):
+    values = np.array(values, np.float32)
+    for name in ("jet0_pt", "jet0_eta", "jet0_phi", "mjj", "muon0_pt_endcap"):
+        np.testing.assert_array_equal(VARIABLES[name].bins(values), bin_index(values, VARIABLES[name].edges))
+
+
+def test_binned_marks_absent_events_one_past_the_last_bin():
+    features = np.zeros((4, 44), np.float32)
+    features[1, 0] = 35.0  # leading jet pT: only event 1 has a jet
+    var = VARIABLES["jet0_pt"]
+    np.testing.assert_array_equal(var.binned(features), [var.n_bins, 3, var.n_bins, var.n_bins])
