@@ -104,3 +104,16 @@ def variable_histograms(index, weights, pattern, totals, totals_w2, by_pattern):
         totals[index[i]] += w
         totals_w2[index[i]] += w * w
         by_pattern[index[i], pattern[i]] += w
+
+
+@numba.njit(nogil=True, cache=True)
+def count_positive(features, first, n_objects, out):
+    """Per event, how many of the ``n_objects`` values at columns ``first``, ``first + 3``, ... are > 0
+    (the object multiplicity of zero-padded (pt, eta, phi) blocks)."""
+    for i in range(features.shape[0]):
+        counted = 0
+        for o in range(n_objects):
+            if features[i, first + 3 * o] > 0:
+                counted += 1
+        out[i] = counted
+    return out

@@ -91,8 +91,7 @@ def jet_multiplicity(features: np.ndarray) -> np.ndarray:
 
 def dijet_mass(features: np.ndarray) -> np.ndarray:
     """Invariant mass [GeV] of the two leading jets, treated as massless; 0 with < 2 jets."""
-    j = jets(features).astype(np.float64)
-    pt1, eta1, phi1 = j[:, 0, 0], j[:, 0, 1], j[:, 0, 2]
-    pt2, eta2, phi2 = j[:, 1, 0], j[:, 1, 1], j[:, 1, 2]
+    j = jets(features)
+    pt1, eta1, phi1, pt2, eta2, phi2 = (j[:, rank, q].astype(np.float64) for rank in (0, 1) for q in (0, 1, 2))
     m2 = 2.0 * pt1 * pt2 * (np.cosh(eta1 - eta2) - np.cos(phi1 - phi2))
     return np.sqrt(np.clip(m2, 0.0, None))

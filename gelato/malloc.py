@@ -52,3 +52,19 @@ def cap_malloc_arenas(arenas: int | None = None) -> int | None:
         log.debug("mallopt(M_ARENA_MAX, %d) refused by glibc %s", cap, glibc_version().decode())
         return None
     return cap
+
+
+def release_free_memory() -> bool:
+    """Give the memory that ``free`` kept in glibc's arenas back to the system (``malloc_trim(0)``).
+
+    Between the steps of a long-lived process (the benchmark's scorer runs, then the
+    calibration) this keeps the freed buffers of one step out of the next step's resident
+    set.  False where the C library is not glibc.
+    """
+    try:
+        trim = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return False
+    trim.argtypes = [ctypes.c_size_t]
+    trim(0)
+    return True

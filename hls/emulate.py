@@ -40,8 +40,11 @@ from gelato.hls.fixedpoint import FixedType
 
 log = logging.getLogger(__name__)
 
-FLOAT_BATCH = 65536
-FLOAT_TAIL_BATCH = 8192
+#: Batch sizes of the compiled float model.  XLA keeps buffers for a whole batch: measured
+#: here, 65536 events cost 111 MB of resident memory and 16384 events 57 MB, at the same
+#: speed (14 ms per 131,072 events either way).
+FLOAT_BATCH = 16384
+FLOAT_TAIL_BATCH = 4096
 EMULATION_BLOCK = 1 << 20
 METHODS = ("auto", "fast", "ap_fixed")
 

@@ -95,3 +95,15 @@ def test_efficiency_fill_equals_a_bincount_per_variable_and_decision():
             chosen = passed[present]
             np.testing.assert_allclose(h.passed[name][key], np.bincount(bins[chosen], weights[present][chosen],
                                                                         var.n_bins), rtol=1e-13, atol=0)
+
+
+def test_compiled_jet_multiplicity_equals_the_numpy_definition():
+    from gelato.calibration.efficiency import jet_multiplicity
+
+    x = awkward_events(5000, seed=12)
+    np.testing.assert_array_equal(jet_multiplicity(x), F.jet_multiplicity(x))
+    x[:50, :18] = 0.0  # events without jets
+    np.testing.assert_array_equal(jet_multiplicity(x), F.jet_multiplicity(x))
+    assert set(np.unique(jet_multiplicity(x))) == set(range(7))
+    with pytest.raises(ValueError, match="shape"):
+        jet_multiplicity(x[:, :10])
