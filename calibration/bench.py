@@ -125,7 +125,7 @@ def end_to_end(
                                  executor=executor, scorer_factory=scorer_factory)
         seconds = time.perf_counter() - t0
         peak = peak_memory_mb()
-    log.info("end to end: %d events in %.1f s, peak %.0f MB", n_events, seconds, peak)
+    log.info("end to end: %d events in %.1f s, peak %.0f MiB", n_events, seconds, peak)
     return {
         "events": n_events, "seconds": seconds, "events_per_s": n_events / seconds,
         "peak_memory_mb": peak, "peak_memory_reset": reset, "stage_seconds": dict(result.timings_s),

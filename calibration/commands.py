@@ -180,5 +180,5 @@ def _print_summary(result, reports: Path) -> None:
               f"{t['total_rate_hz']:>11.4g} {f['threshold']:>12.6g}{flag}")
     times = ", ".join(f"{k} {v:.0f} s" for k, v in result.timings_s.items() if k != "peak_memory_mb")
     print(f"timings: {times}")
-    print(f"peak memory of this process: {result.timings_s['peak_memory_mb']:.0f} MB (ru_maxrss; workers not included)")
+    print(f"peak memory of this process: {result.timings_s['peak_memory_mb']:.0f} MiB (ru_maxrss; workers not included)")
     print(f"report: {reports / 'index.md'}")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 
-from gelato.calibration.resampling import INCONCLUSIVE, NO
+from gelato.calibration.resampling import INCONCLUSIVE, NO, YES
 
 log = logging.getLogger(__name__)
 
@@ -129,10 +129,11 @@ def findings_markdown(findings: dict, title: str = "# The seed paper's findings 
 def index_section(findings: dict, link: str = "findings.md") -> str:
     """A short section for reports/index.md: each finding's verdict, and the link to the full page."""
     rows = [[r["id"], r["claim"], f"**{r['verdict']}**"] for r in findings["findings"]]
-    n_no = sum(r["verdict"] == NO for r in findings["findings"])
+    counts = {v: sum(r["verdict"] == v for r in findings["findings"]) for v in (YES, NO, INCONCLUSIVE)}
     return "\n".join([
         "## The seed paper's findings on these samples", "",
         f"Statistics, uncertainties, criteria and details: [{link}]({link}) (also under `findings` in summary.json). "
-        f"{n_no} of {len(rows)} findings do not hold here.", "",
+        f"Of the {len(rows)} findings, {counts[YES]} hold here, {counts[NO]} do not and {counts[INCONCLUSIVE]} "
+        f"{'is' if counts[INCONCLUSIVE] == 1 else 'are'} inconclusive.", "",
         _table(["#", "paper's finding", "holds?"], rows), "",
     ])

@@ -52,7 +52,7 @@ ProgressFactory = Callable[[str, int], tuple[Callable[[int], None], Callable[[],
 
 
 def peak_memory_mb() -> float:
-    """Peak resident memory of this process so far [MB] (``ru_maxrss``, kB on Linux)."""
+    """Peak resident memory of this process so far [MiB] (``ru_maxrss``, kB on Linux)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 

@@ -210,8 +210,8 @@ def end_to_end_verdicts(section: dict) -> list[str]:
     e2e = section["end_to_end"]
     return [f"end-to-end/raw read = {section['ratio']:.3f} (target >= {section['target_ratio']:.3f}; "
             f"{section['pass_name']}): {'PASS' if section['pass'] else 'FAIL'}",
-            f"end-to-end peak memory = {e2e['peak_memory_mb']:.0f} MB on {e2e['events']:,} events "
-            f"(target < {section['target_peak_mb']:.0f} MB): {'PASS' if section['peak_pass'] else 'FAIL'}"]
+            f"end-to-end peak memory = {e2e['peak_memory_mb']:.0f} MiB on {e2e['events']:,} events "
+            f"(target < {section['target_peak_mb']:.0f} MiB): {'PASS' if section['peak_pass'] else 'FAIL'}"]
 
 
 def end_to_end_lines(section: dict) -> list[str]:

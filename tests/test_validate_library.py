@@ -52,7 +52,8 @@ def test_offending_events_are_counted_across_blocks_and_at_most_five_are_shown(t
     bad = [2, 9, 15, 16, 30, 33, 39]
     x[bad, F.MET_OFFSET] = -1.0
     path = write_events(tmp_path / "m.h5", x)
-    expected = [Problem(str(path), "features", "negative pT (MET) in MET_pt (7 of 40 events)", (2, 9, 15, 16, 30))]
+    expected = [Problem(str(path), "features", "negative pT (MET) in MET_pt (7 of 40 events)", (2, 9, 15, 16, 30),
+                        physical=True)]
     for chunk_events in (1, 7, 16, 65536):
         assert check_event_file(path, chunk_events=chunk_events).problems == expected, chunk_events
 
@@ -111,6 +112,20 @@ def test_require_valid_returns_event_counts_or_raises_listing_every_problem(tmp_
         f"  {bad}: features: negative pT (jets) in jFexSR_jet0 (1 of 25 events); first events 0",
         f"  {tmp_path / 'gone.h5'}: (file): no such file",
     ]
+
+
+def test_require_valid_can_let_physical_range_problems_through_but_never_non_finite_values(tmp_path, caplog):
+    x = physical_events(25)
+    x[0, 0], x[3, 2] = -5.0, 4.0  # negative pT, |phi| > pi: the firmware's edge cases
+    unphysical = write_events(tmp_path / "edges.h5", x)
+    assert require_valid([unphysical], physical=False) == {unphysical: 25}
+    assert "2 physical-range problem(s) let through" in caplog.text
+    x[7, 5] = np.nan
+    broken = write_events(tmp_path / "nan.h5", x)
+    with pytest.raises(EventFileError) as err:
+        require_valid([broken], physical=False)
+    assert str(err.value).splitlines()[1:] == [
+        f"  {broken}: features: NaN or infinity in jFexSR_jet1_phi (1 of 25 events); first events 7"]
 
 
 
