@@ -148,7 +148,8 @@ class FirmwareEmulator:
                 except Exception as exc:  # noqa: BLE001 - any XLA failure: the plain graph gives the same numbers
                     log.warning("XLA could not compile the float model (%s); using the plain TensorFlow graph", exc)
                     compiled = tf.function(run, input_signature=signature, autograph=False)
-                self._float_models[size] = compiled
+                concrete = compiled.get_concrete_function()  # called directly: no per-call argument binding
+                self._float_models[size] = lambda batch: concrete(tf.constant(batch))
         return self._float_models[size]
 
     def emulated_scores(self, features: np.ndarray, method: str = "auto") -> np.ndarray:
