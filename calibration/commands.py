@@ -118,10 +118,21 @@ def _progress_factory():
 
 def run_calibrate(args: argparse.Namespace) -> int:
     """`gelato calibrate`: see the module docstring and docs/calibration.md."""
+    from gelato.bench import peak_memory_mb as high_water_mb
+    from gelato.bench import reset_peak_memory
     from gelato.calibration.findings import findings_for_result
     from gelato.calibration.pipeline import peak_memory_mb, run_calibration
     from gelato.calibration.report import write_report
 
+    step_peaks: dict[str, float] = {}
+
+    def step_done(step: str) -> None:
+        """Record the resident high-water mark of the step just done and reset it for the next."""
+        if resettable:
+            step_peaks[step] = high_water_mb()
+            reset_peak_memory()
+
+    resettable = reset_peak_memory()
     t_start = time.perf_counter()
     settings = load_settings(args.calibration)
     samples = validate_inputs(args, settings)
@@ -132,12 +143,14 @@ def run_calibrate(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     emulator = FirmwareEmulator(args.model, args.config, args.build / "hls")
     t_build = time.perf_counter() - t0
+    step_done("emulator_build")
     print(f"firmware emulation ready ({t_build:.0f} s); score type {emulator.score_type}")
 
     t0 = time.perf_counter()
     bit_exact = run_csim_report(emulator, list(samples.values()), None, n_events=settings.csim_events,
                                 names=args.names)  # csim.{json,md} are written with the report, at the end
     t_csim = time.perf_counter() - t0
+    step_done("csim")
     print(f"C-simulation check done ({t_csim:.0f} s)")
 
     digest_extra = {"model": _file_digest(args.model), "hls_config": _file_digest(args.config),
@@ -150,16 +163,20 @@ def run_calibrate(args: argparse.Namespace) -> int:
         print(f"chunk tasks run in: {executor.description}")
         result = run_calibration(settings, emulator, samples, args.build, bit_exact, digest_extra, _progress_factory(),
                                  names=args.names, executor=executor, scorer_factory=factory)
+    step_done("scoring")
     result.inputs = {"model": str(args.model), "hls_config": str(args.config), "samples": str(args.samples)}
     result.timings_s.update({"emulator_build": t_build, "csim": t_csim})
     t0 = time.perf_counter()
     findings = findings_for_result(result)
     result.timings_s["findings"] = time.perf_counter() - t0
+    step_done("findings")
     t0 = time.perf_counter()
     write_report(result, args.reports, findings)
     result.timings_s["report"] = time.perf_counter() - t0
+    step_done("report")
     result.timings_s["total"] = time.perf_counter() - t_start
     result.timings_s["peak_memory_mb"] = peak_memory_mb()
+    result.timings_s.update({f"peak_memory_mb_{step}": mb for step, mb in step_peaks.items()})
     with atomic_output(args.reports / "calibration" / "timings.json") as tmp:
         tmp.write_text(json.dumps({k: round(v, 2) for k, v in result.timings_s.items()}, indent=2) + "\n")
 
@@ -178,7 +195,11 @@ def _print_summary(result, reports: Path) -> None:
         flag = "  (low statistics)" if t["warning"] else ""
         print(f"{rate:>10} {t['threshold']:>12.6g} {t['rate_hz']:>12.4g} {t['n_pass']:>7} "
               f"{t['total_rate_hz']:>11.4g} {f['threshold']:>12.6g}{flag}")
-    times = ", ".join(f"{k} {v:.0f} s" for k, v in result.timings_s.items() if k != "peak_memory_mb")
+    times = ", ".join(f"{k} {v:.0f} s" for k, v in result.timings_s.items() if not k.startswith("peak_memory_mb"))
     print(f"timings: {times}")
-    print(f"peak memory of this process: {result.timings_s['peak_memory_mb']:.0f} MiB (ru_maxrss; workers not included)")
+    steps = {k.removeprefix("peak_memory_mb_"): v for k, v in result.timings_s.items()
+             if k.startswith("peak_memory_mb_")}
+    by_step = f"; by step: {', '.join(f'{k} {v:.0f}' for k, v in steps.items())} MiB" if steps else ""
+    print(f"peak memory of this process: {result.timings_s['peak_memory_mb']:.0f} MiB (ru_maxrss; workers not "
+          f"included){by_step}")
     print(f"report: {reports / 'index.md'}")
