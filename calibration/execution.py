@@ -207,6 +207,9 @@ def open_executor(scheduler: str | None = None, local_cluster: int | None = None
 
     from distributed import Client, LocalCluster
 
+    if not logging.getLogger("gelato").isEnabledFor(logging.DEBUG):
+        # importing distributed set its loggers to INFO (its own config), over the CLI's WARNING
+        logging.getLogger("distributed").setLevel(logging.WARNING)
     if scheduler:
         with Client(scheduler) as client:
             log.info("connected to Dask scheduler %s", scheduler)
