@@ -16,6 +16,16 @@ import numba
 import numpy as np
 
 
+@numba.njit(nogil=True, cache=True, inline="always")
+def _corrected(value, guess, edges, top):
+    """``guess``, off by at most one bin, moved to the bin of ``value`` on ``edges`` (bins 0..top)."""
+    if guess > 0 and value < edges[guess]:
+        guess -= 1
+    if guess < top and value >= edges[guess + 1]:
+        guess += 1
+    return guess
+
+
 @numba.njit(nogil=True, cache=True)
 def grid_bins(values, present, origin, inverse_step, table, edges, absent, out):
     """Bin of each value on ``edges`` (underflow first, overflow and NaN last), ``absent`` where not present.
@@ -34,12 +44,7 @@ def grid_bins(values, present, origin, inverse_step, table, edges, absent, out):
         else:
             position = (np.float64(value) - origin) * inverse_step
             cell = 0 if position <= 0.0 else (last if position >= last else int(position))
-        guess = table[cell]
-        if guess > 0 and value < edges[guess]:
-            guess -= 1
-        if guess < top and value >= edges[guess + 1]:
-            guess += 1
-        out[i] = guess
+        out[i] = _corrected(value, table[cell], edges, top)
     return out
 
 
@@ -59,11 +64,7 @@ def log_bins(scores, lsb, bins_per_octave, edges, out):
         else:
             position = np.floor(np.log2(score / lsb) * bins_per_octave) + 1.0
             guess = top if position >= top else int(position)
-        if guess > 0 and score < edges[guess]:
-            guess -= 1
-        if guess < top and score >= edges[guess + 1]:
-            guess += 1
-        out[i] = guess
+        out[i] = _corrected(score, guess, edges, top)
     return out
 
 
