@@ -101,12 +101,8 @@ class GridLookup:
 
     def index(self, values: np.ndarray, present: np.ndarray | None = None, absent: int = -1) -> np.ndarray:
         """Bin of each value (as :func:`bin_index`); ``absent`` where ``present`` is False."""
-        values = np.asarray(values)
-        if values.dtype.kind not in "fiu":
-            values = values.astype(np.float64)
-        present = np.ones(len(values), bool) if present is None else np.asarray(present, bool)
-        return kernels.grid_bins(values, present, self.origin, self.inverse_step, self.table, self.edges, absent,
-                                 np.empty(len(values), np.intp))
+        present = np.ones(len(values), bool) if present is None else present
+        return kernels.grid_bins(values, present, self.origin, self.inverse_step, self.table, self.edges, absent)
 
 
 def _steps(*segments: tuple[float, float, float]) -> np.ndarray:
@@ -150,7 +146,9 @@ def jet_multiplicity(features: np.ndarray) -> np.ndarray:
     features = np.asarray(features)
     if features.ndim != 2 or features.shape[1] != F.N_FEATURES:
         raise ValueError(f"expected features of shape (N, {F.N_FEATURES}), got {features.shape}")
-    return kernels.count_positive(features, F.JET_OFFSET, F.N_JETS, np.empty(len(features), np.int64))
+    if features.dtype != np.float32:
+        return F.jet_multiplicity(features)
+    return kernels.count_positive(features, F.JET_OFFSET, F.N_JETS)
 
 
 def _build_variables() -> dict[str, Variable]:
@@ -263,6 +261,7 @@ class ProcessHistograms:
 
         ``variable_bins`` are the chunk's :func:`bin_variables` when the caller has them already.
         """
+        weights = np.asarray(weights, np.float64)  # every sum in double precision, squares included
         self.n_events += len(features)
         self.w_total += float(weights.sum())
         self.w2_total += float(np.square(weights).sum())

@@ -40,10 +40,10 @@ OBJECT_COLUMNS = {"jet": (F.JET_OFFSET, F.N_JETS), "tau": (F.TAU_OFFSET, F.N_TAU
 
 
 @functools.lru_cache(maxsize=32)
-def _item_table(items: tuple[MenuItem, ...], dtype: np.dtype) -> tuple[np.ndarray, ...]:
-    """The items as the arrays of :func:`.kernels.menu_items`, thresholds in the features' dtype
-    (float features; others are compared in float64, as numpy does)."""
-    thresholds = dtype if np.dtype(dtype).kind == "f" else np.float64
+def _item_table(items: tuple[MenuItem, ...]) -> tuple[np.ndarray, ...]:
+    """The items as the arrays of :func:`.kernels.menu_items`, thresholds in float32 like the features (as
+    numpy compares a float32 array with a Python float)."""
+    thresholds = np.float32
     first, n_objects = (np.array([OBJECT_COLUMNS[i.obj][j] for i in items], np.int64) for j in (0, 1))
     pt_min = np.array([i.pt_min for i in items], thresholds)
     eta_min = np.array([i.eta_min for i in items], thresholds)
@@ -151,15 +151,16 @@ class Menu:
         return [item.name for item in self.items]
 
     def item_decisions(self, features: np.ndarray) -> np.ndarray:
-        """Decisions (N, n_items) bool of every item (compiled, :func:`.kernels.menu_items`; equal to
-        each item's :meth:`MenuItem.fires`, tested)."""
+        """Decisions (N, n_items) bool of every item (compiled for float32 features,
+        :func:`.kernels.menu_items`; equal to each item's :meth:`MenuItem.fires`, tested)."""
         features = np.asarray(features)
         if features.ndim != 2 or features.shape[1] != F.N_FEATURES:
             raise ValueError(f"the menu needs features of shape (N, {F.N_FEATURES}), got {features.shape}")
-        out = np.empty((len(features), len(self.items)), bool)
         if not self.items:
-            return out
-        return kernels.menu_items(features, *_item_table(self.items, features.dtype), out)
+            return np.empty((len(features), 0), bool)
+        if features.dtype != np.float32:  # the compiled loop takes float32; other dtypes take numpy's
+            return np.stack([item.fires(features) for item in self.items], axis=1)
+        return kernels.menu_items(features, *_item_table(self.items))
 
     def accepts(self, features: np.ndarray) -> np.ndarray:
         """The menu decision (N,) bool: any item fires."""

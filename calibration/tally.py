@@ -68,7 +68,7 @@ def score_bin_index(scores: np.ndarray, edges: np.ndarray) -> np.ndarray:
         edges[1:], edges[1] * np.exp2(np.arange(len(edges) - 1) / BINS_PER_OCTAVE), rtol=1e-12, atol=0)
     if not fine:
         return bin_index(scores, edges)
-    return kernels.log_bins(scores, float(edges[1]), float(BINS_PER_OCTAVE), edges, np.empty(len(scores), np.intp))
+    return kernels.log_bins(scores, float(edges[1]), float(BINS_PER_OCTAVE), edges)
 
 
 def fine_score_edges(lsb: float, max_value: float) -> np.ndarray:

@@ -64,30 +64,31 @@ def _compiler() -> tuple[str, str]:
     return compiler, version.splitlines()[0]
 
 
-def build_fast_library(source: str, out_dir: Path) -> tuple[Path, dict]:
-    """Compile ``source`` into ``out_dir`` (or reuse the identical build); returns the library and its record."""
+def build_fast_library(source: str, out_dir: Path, stem: str = "gelato_fast") -> tuple[Path, dict]:
+    """Compile ``source`` into ``out_dir`` as ``lib<stem>-<key>.so`` (or reuse the identical build); returns the
+    library and its record."""
     compiler, version = _compiler()
     key_text = "\n".join([source, " ".join(COMPILE_FLAGS), version, host_cpu()])
     key = hashlib.sha256(key_text.encode()).hexdigest()[:16]
-    library = out_dir / f"libgelato_fast-{key}.so"
+    library = out_dir / f"lib{stem}-{key}.so"
     record = {"compiler": version, "flags": list(COMPILE_FLAGS), "cpu": host_cpu().splitlines()[0], "key": key}
     if library.is_file():
-        log.debug("reusing the fast scorer %s", library)
+        log.debug("reusing %s", library)
         return library, record
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    source_name = f"gelato_fast-{key}.cpp"
+    source_name = f"{stem}-{key}.cpp"
     partial_source = out_dir / f".{source_name}.{os.getpid()}.part"
     partial_source.write_text(source)
     os.replace(partial_source, out_dir / source_name)  # atomic: another process may be compiling it right now
     partial = f".{library.name}.{os.getpid()}.part"
     command = [compiler, *COMPILE_FLAGS, source_name, "-o", partial]
-    log.info("compiling the fast scorer with %s", " ".join(command[1:]))
+    log.info("compiling %s with %s", stem, " ".join(command[1:]))
     try:
         subprocess.run(command, check=True, cwd=out_dir, capture_output=True, text=True)
     except subprocess.CalledProcessError as exc:
         (out_dir / partial).unlink(missing_ok=True)
-        raise RuntimeError(f"g++ build of the fast scorer failed in {out_dir}:\n{exc.stderr[-4000:]}") from exc
+        raise RuntimeError(f"g++ build of {stem} failed in {out_dir}:\n{exc.stderr[-4000:]}") from exc
     os.replace(out_dir / partial, library)
     library.with_suffix(".json").write_text(json.dumps(record, indent=2))
     return library, record

@@ -1,4 +1,4 @@
-"""The compiled kernels (menu items, efficiency histograms) equal their numpy definitions on every event."""
+"""The compiled kernels (menu items, jet multiplicity, efficiency histograms) equal their numpy definitions."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ def test_menu_kernel_equals_every_items_numpy_decision(menu):
     decisions = menu.item_decisions(x)
     np.testing.assert_array_equal(decisions, expected)
     assert 0 < decisions.sum() < decisions.size  # the events are on both sides of every threshold
-    np.testing.assert_array_equal(menu.item_decisions(x.astype(np.float64)),
+    np.testing.assert_array_equal(menu.item_decisions(x.astype(np.float64)),  # numpy's own path
                                   np.stack([item.fires(x.astype(np.float64)) for item in menu.items], axis=1))
 
 
@@ -107,3 +107,25 @@ def test_compiled_jet_multiplicity_equals_the_numpy_definition():
     assert set(np.unique(jet_multiplicity(x))) == set(range(7))
     with pytest.raises(ValueError, match="shape"):
         jet_multiplicity(x[:, :10])
+
+
+def test_histogram_kernel_refuses_bins_and_patterns_outside_its_arrays():
+    totals, totals_w2, by_pattern = np.zeros(3), np.zeros(3), np.zeros((3, 2))
+    with pytest.raises(ValueError, match="1 events with a bin outside 0..2 or a pattern outside 0..1"):
+        kernels.variable_histograms(np.array([0, 3, 1]), np.ones(3), np.array([0, 1, 1]), totals, totals_w2,
+                                    by_pattern)
+    with pytest.raises(ValueError, match="expected equal lengths"):
+        kernels.variable_histograms(np.array([0, 1]), np.ones(3), np.array([0, 1]), totals, totals_w2, by_pattern)
+
+
+def test_kernels_are_built_once_into_the_cache_folder(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    code = ("from gelato.calibration import kernels; import numpy as np; "
+            "print(kernels.count_positive(np.ones((2, 44), np.float32), 0, 6).tolist())")
+    env = {**__import__("os").environ, kernels.CACHE_ENV: str(tmp_path)}
+    for _ in range(2):
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+        assert out.stdout.strip() == "[6, 6]"
+    assert len(list(tmp_path.glob("libgelato_calibration-*.so"))) == 1
