@@ -120,9 +120,7 @@ def run_calibrate(args: argparse.Namespace) -> int:
     """`gelato calibrate`: see the module docstring and docs/calibration.md."""
     from gelato.bench import peak_memory_mb as high_water_mb
     from gelato.bench import reset_peak_memory
-    from gelato.calibration.findings import findings_for_result
-    from gelato.calibration.pipeline import peak_memory_mb, run_calibration
-    from gelato.calibration.report import write_report
+    from gelato.calibration.execution import open_executor
 
     step_peaks: dict[str, float] = {}
 
@@ -136,7 +134,16 @@ def run_calibrate(args: argparse.Namespace) -> int:
     t_start = time.perf_counter()
     settings = load_settings(args.calibration)
     samples = validate_inputs(args, settings)
+    with open_executor(args.scheduler, args.local_cluster) as executor:  # a bad scheduler fails now, not later
+        return _calibrate(args, settings, samples, executor, t_start, step_done, step_peaks)
 
+
+def _calibrate(args: argparse.Namespace, settings: CalibrationSettings, samples: dict[str, Path], executor,
+               t_start: float, step_done, step_peaks: dict[str, float]) -> int:
+    """Steps 2-6 of `gelato calibrate` with the chunk tasks' executor already open."""
+    from gelato.calibration.findings import findings_for_result
+    from gelato.calibration.pipeline import peak_memory_mb, run_calibration
+    from gelato.calibration.report import write_report
     from gelato.hls.csim import run_csim_report
     from gelato.hls.emulate import FirmwareEmulator
 
@@ -155,14 +162,12 @@ def run_calibrate(args: argparse.Namespace) -> int:
 
     digest_extra = {"model": _file_digest(args.model), "hls_config": _file_digest(args.config),
                     "score_type": str(emulator.score_type), "names": _file_digest(args.names) if args.names else None}
-    from gelato.calibration.execution import open_executor
     from gelato.calibration.streaming import EmulatorFactory
 
     factory = EmulatorFactory(args.model.resolve(), args.config.resolve(), (args.build / "hls").resolve())
-    with open_executor(args.scheduler, args.local_cluster) as executor:
-        print(f"chunk tasks run in: {executor.description}")
-        result = run_calibration(settings, emulator, samples, args.build, bit_exact, digest_extra, _progress_factory(),
-                                 names=args.names, executor=executor, scorer_factory=factory)
+    print(f"chunk tasks run in: {executor.description}")
+    result = run_calibration(settings, emulator, samples, args.build, bit_exact, digest_extra, _progress_factory(),
+                             names=args.names, executor=executor, scorer_factory=factory)
     step_done("scoring")
     result.inputs = {"model": str(args.model), "hls_config": str(args.config), "samples": str(args.samples)}
     result.timings_s.update({"emulator_build": t_build, "csim": t_csim})

@@ -211,7 +211,11 @@ def open_executor(scheduler: str | None = None, local_cluster: int | None = None
         # importing distributed set its loggers to INFO (its own config), over the CLI's WARNING
         logging.getLogger("distributed").setLevel(logging.WARNING)
     if scheduler:
-        with Client(scheduler) as client:
+        try:
+            client = Client(scheduler)
+        except (OSError, TimeoutError) as exc:
+            raise ValueError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
+        with client:
             log.info("connected to Dask scheduler %s", scheduler)
             yield DaskExecutor(client)
         return

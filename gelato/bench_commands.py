@@ -20,6 +20,7 @@ measurement itself is :mod:`gelato.bench`.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 from pathlib import Path
 
@@ -61,7 +62,7 @@ def register(subparsers) -> None:
                         "(default: %(default)s)")
     p.add_argument("--chunk-threads", type=int, default=None,
                    help="threads for the end-to-end chunk tasks in this process (default: the usable cores, at most 4)")
-    p.add_argument("--reports", type=Path, default=DEFAULT_REPORTS, help="where bench.md/bench.json go")
+    p.add_argument("--reports", type=Path, default=DEFAULT_REPORTS, help="where bench.md/bench.json go (default: %(default)s)")
     add_cluster_arguments(p)
     p.set_defaults(func=bench_command, out=DEFAULT_BUILD)
 
@@ -78,6 +79,7 @@ def bench_command(args: argparse.Namespace) -> int:
             raise ValueError(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
     from gelato.validation import require_valid
 
+    _writable_folder(args.reports, "--reports")
     others = _efficiency_samples(args) if args.end_to_end else {}
     # names the file and dataset of any problem, before minutes of benchmarking; values outside
     # the physical range (the firmware's edge cases) are scored like any others
@@ -106,6 +108,16 @@ def bench_command(args: argparse.Namespace) -> int:
     json_path, md_path = write_bench_report(result, args.reports)
     print(f"wrote {md_path} and {json_path}")
     return EXIT_MISMATCH if any(check["mismatches"] for check in result["bit_exact"].values()) else 0
+
+
+def _writable_folder(folder: Path, option: str) -> None:
+    """Create ``folder`` now, so that a bad path is refused before minutes of benchmarking, not after."""
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"{option} {folder}: cannot create this folder ({exc.strerror})") from None
+    if not os.access(folder, os.W_OK):
+        raise ValueError(f"{option} {folder}: folder not writable")
 
 
 def _efficiency_samples(args: argparse.Namespace) -> dict[str, Path]:

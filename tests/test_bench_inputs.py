@@ -82,3 +82,23 @@ def test_the_in_process_executor_refuses_no_threads():
 
     with pytest.raises(ValueError, match="at least 1 thread, got 0"), open_executor(threads=0):
         pass
+
+
+def test_bench_refuses_a_reports_path_it_cannot_create_before_benchmarking(sample, tmp_path, capsys):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    assert main(["bench", "--sample", str(sample), "--reports", str(blocker / "sub"),
+                 "--out", str(tmp_path / "hls")]) == 2
+    assert f"--reports {blocker / 'sub'}: cannot create this folder" in _error(capsys)
+    assert not (tmp_path / "hls").exists()
+
+
+def test_an_unreachable_scheduler_is_a_clear_error():
+    import dask
+
+    from gelato.calibration.execution import open_executor
+
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+        with pytest.raises(ValueError, match="cannot reach the Dask scheduler at tcp://127.0.0.1:1"):
+            with open_executor(scheduler="tcp://127.0.0.1:1"):
+                pass
