@@ -38,7 +38,9 @@ from gelato.calibration.efficiency import ProcessHistograms
 from gelato.calibration.execution import InProcessExecutor, OrderedFold
 from gelato.calibration.rates import PASS_RULE
 from gelato.calibration.scoring import Names, ScoreFileWriter, Scorer, existing_digest, input_digest
-from gelato.calibration.streaming import ChunkJob, ScorePass, plan_chunks, score_job
+from gelato.calibration.streaming import (
+    ChunkJob, DeferredEfficiency, PendingThresholds, ScorePass, plan_chunks, score_job,
+)
 from gelato.calibration.tally import KINDS, SampleTally, crop_score_axis, fine_score_edges, plot_score_axis
 from gelato.calibration.thresholds import compute_menu_rates, compute_thresholds, flips_from_tail
 from gelato.features import FEATURE_NAMES
@@ -99,7 +101,8 @@ def _progress(progress: ProgressFactory | None, label: str, total: int):
 def tally_samples(
     settings: CalibrationSettings, source, samples: Mapping[str, Path], digests: Mapping[str, str],
     scores_dir: Path, executor, score_edges: np.ndarray, progress: ProgressFactory | None = None,
-    names: Names = None, score_type: Any = None, thresholds: dict | None = None, attrs: Mapping | None = None,
+    names: Names = None, score_type: Any = None, thresholds: dict | PendingThresholds | None = None,
+    attrs: Mapping | None = None, on_finish: Callable[[str, SampleTally], None] | None = None,
 ) -> dict[str, tuple[SampleTally, tuple[ProcessHistograms, dict[int, dict]] | None]]:
     """Samples in one pass, their chunks in one stream of tasks: score (or reuse), write score files, merge.
 
@@ -107,8 +110,14 @@ def tally_samples(
     chunk each run side by side; each sample's results are merged in its own chunk order.
     Returns per process the merged tally and, when ``thresholds`` are given and the process
     is an efficiency process, its merged efficiency histograms and flip counts (else None).
-    ``attrs`` are further attributes of the score files written.
+    ``attrs`` are further attributes of the score files written.  ``on_finish(process, tally)``
+    is called as each sample's last chunk is merged.  With :class:`.streaming.PendingThresholds`
+    the rate reference must be the first sample and ``on_finish`` must set them when it is
+    done: efficiency chunks scored before then are finished here, in chunk order.
     """
+    if isinstance(thresholds, PendingThresholds) and next(iter(samples), None) != settings.reference_process:
+        raise ValueError(f"pending thresholds need the rate reference {settings.reference_process} first; "
+                         f"got {', '.join(samples)}")
     attrs = dict(attrs or {})
     jobs: list[ChunkJob] = []
     reused: dict[str, Path | None] = {}
@@ -146,6 +155,8 @@ def tally_samples(
             hists, flips = efficiency
             efficiency = hists, {rate: _flip_entry(counts) for rate, counts in flips.items()}
         out[process] = merged, efficiency
+        if on_finish is not None:
+            on_finish(process, merged)
 
     with contextlib.ExitStack() as stack:
         stack.callback(close)
@@ -160,6 +171,11 @@ def tally_samples(
                         scores_dir / f"{task.process}.h5", n_events[task.process], settings.chunk_events,
                         settings.menu.names, settings.keeps_features(task.process))
                 writers[task.process].write(task.start, columns)
+            if isinstance(efficiency, DeferredEfficiency):  # scored before the reference was done
+                if thresholds.value is None:
+                    raise RuntimeError(f"{task.process} chunk {task.index} came back before the thresholds were set; "
+                                       "expected every chunk of the rate reference first")
+                efficiency = efficiency.at(settings.rates_hz, thresholds.value)
             folds[task.process].add(task.index, (tally, efficiency))
             advance(task.stop - task.start)
             remaining[task.process] -= 1
@@ -227,22 +243,37 @@ def run_calibration(
     common = dict(scores_dir=build_dir / "scores", executor=executor, score_edges=edges, progress=progress,
                   names=names, score_type=score_type,
                   attrs={"input_shifts": np.asarray(shifts, np.int64)} if shifts is not None else {})
+    others = {process: sample for process, sample in samples.items() if process != reference_name}
     t0 = time.perf_counter()
-    reference = tally_samples(settings, source, {reference_name: samples[reference_name]}, digests,
-                              **common)[reference_name][0]
-    timings["reference"] = time.perf_counter() - t0
+    if executor.distributed:  # the workers need the thresholds themselves: the reference, then the processes
+        reference = tally_samples(settings, source, {reference_name: samples[reference_name]}, digests,
+                                  **common)[reference_name][0]
+        timings["reference"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        thresholds = compute_thresholds(settings, reference, score_type)
+        timings["thresholds"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        results = tally_samples(settings, source, others, digests, thresholds=thresholds, **common) if others else {}
+    else:  # one stream: the processes' chunks are scored while the reference's last ones are
+        pending = PendingThresholds()
 
-    t0 = time.perf_counter()
-    thresholds = compute_thresholds(settings, reference, score_type)
+        def reference_done(process: str, tally: SampleTally) -> None:
+            if process == reference_name:
+                nonlocal t0
+                timings["reference"] = time.perf_counter() - t0
+                t0 = time.perf_counter()
+                pending.set(compute_thresholds(settings, tally, score_type))
+                timings["thresholds"] = time.perf_counter() - t0
+                t0 = time.perf_counter()
+
+        ordered = {reference_name: samples[reference_name], **others}
+        results = tally_samples(settings, source, ordered, digests, thresholds=pending, on_finish=reference_done,
+                                **common)
+        reference, thresholds = results.pop(reference_name)[0], pending.value
     menu_rates = compute_menu_rates(settings, reference)
     flips = {reference_name: flips_from_tail(settings, reference, thresholds)}
-    timings["thresholds"] = time.perf_counter() - t0
     log.info("rule: an event passes when score %s threshold; f_bc = %.6g Hz; menu rate %.4g Hz (%s)",
              PASS_RULE, settings.bunch_crossing_hz, menu_rates["total"]["rate_hz"], menu_rates["source"])
-
-    t0 = time.perf_counter()
-    others = {process: sample for process, sample in samples.items() if process != reference_name}
-    results = tally_samples(settings, source, others, digests, thresholds=thresholds, **common) if others else {}
     scored: dict[str, SampleTally] = {}
     histograms: dict[str, ProcessHistograms] = {}
     for process in samples:

@@ -8,8 +8,11 @@ Dask worker (:mod:`.execution`).  One pass, every event is read once:
 file) and returns the chunk's :class:`.tally.SampleTally`, its columns when the score file
 is being written, and, for an efficiency process, its efficiency histograms and
 float-versus-emulated flip counts at the final thresholds.  The thresholds come from the
-rate reference alone, so the pipeline tallies the reference first and hands them to the
-efficiency processes' tasks (:attr:`ScorePass.thresholds`).
+rate reference alone: a distributed run tallies the reference first and hands them to
+the efficiency processes' tasks (:attr:`ScorePass.thresholds`); in this process all
+chunks go in one stream, the processes' tasks holding a :class:`PendingThresholds` that
+the pipeline sets when the reference is done, and a chunk scored before then leaves its
+efficiencies to the pipeline (:class:`DeferredEfficiency`).
 
 A worker gets the firmware emulation from a :class:`ScorerFactory` and builds it once per
 process (:func:`worker_scorer`); the conversion reuses a compiled build when the model
@@ -94,12 +97,41 @@ class ScorePass:
     reuse: Path | None
     keep_features: bool
     return_columns: bool
-    #: The final thresholds (``thresholds[kind][rate]["threshold"]``) for an efficiency process, else None.
-    thresholds: Mapping[str, Mapping[int, dict]] | None = None
+    #: The final thresholds (``thresholds[kind][rate]["threshold"]``) for an efficiency process, else None;
+    #: in this process also a :class:`PendingThresholds`.
+    thresholds: Mapping[str, Mapping[int, dict]] | PendingThresholds | None = None
 
 
 #: What an efficiency process's chunk adds: its histograms and flip counts per rate.
 ChunkEfficiency = tuple[ProcessHistograms, dict[int, dict]]
+
+
+class PendingThresholds:
+    """The final thresholds of a single-process run, set once the rate reference is tallied.
+
+    In this process the efficiency processes' chunks are scored while the reference's
+    last chunks are, instead of after them; a chunk computed before the thresholds are
+    :meth:`set` returns a :class:`DeferredEfficiency` for the caller to finish.  Never sent
+    to a Dask worker: a distributed run gets the thresholds themselves (two passes).
+    """
+
+    def __init__(self) -> None:
+        self.value: Mapping[str, Mapping[int, dict]] | None = None
+
+    def set(self, thresholds: Mapping[str, Mapping[int, dict]]) -> None:
+        self.value = thresholds
+
+
+@dataclass(frozen=True)
+class DeferredEfficiency:
+    """A chunk scored before its thresholds were known: what :func:`chunk_efficiency` needs later."""
+
+    features: Any
+    columns: ScoreColumns
+    bins: Mapping[str, Any]
+
+    def at(self, rates_hz, thresholds: Mapping[str, Mapping[int, dict]]) -> ChunkEfficiency:
+        return chunk_efficiency(self.features, self.columns, rates_hz, thresholds, self.bins)
 
 
 #: One chunk task as the executor gets it: the chunk, and what every task of its sample shares.
@@ -115,9 +147,10 @@ def read_chunk(job: ChunkJob, source: ScorerSource) -> tuple[EventBlock, ScoreCo
 
 
 def score_chunk(job: ChunkJob, read: tuple[EventBlock, ScoreColumns | None], source: ScorerSource
-                ) -> tuple[SampleTally, ScoreColumns | None, ChunkEfficiency | None]:
+                ) -> tuple[SampleTally, ScoreColumns | None, ChunkEfficiency | DeferredEfficiency | None]:
     """The computing stage of :data:`score_job` on what :func:`read_chunk` read: the chunk's tally, its
-    columns when the score file is being written, its efficiencies when asked."""
+    columns when the score file is being written, its efficiencies when asked (deferred while
+    pending thresholds are not set yet)."""
     task, common = job
     block, columns = read
     s = common.settings
@@ -128,8 +161,13 @@ def score_chunk(job: ChunkJob, read: tuple[EventBlock, ScoreColumns | None], sou
     tally = tally_chunk(task.process, block.features, columns, common.score_edges, s.menu.names,
                         s.score_vs_features, s.threshold_tail_events, bins,
                         keep_tail=task.process == s.reference_process)
-    efficiency = None if common.thresholds is None else chunk_efficiency(
-        block.features, columns, s.rates_hz, common.thresholds, bins)
+    thresholds = common.thresholds
+    if isinstance(thresholds, PendingThresholds):
+        thresholds = thresholds.value
+        if thresholds is None:
+            deferred = DeferredEfficiency(block.features, columns, bins)
+            return tally, (columns if common.return_columns else None), deferred
+    efficiency = None if thresholds is None else chunk_efficiency(block.features, columns, s.rates_hz, thresholds, bins)
     return tally, (columns if common.return_columns else None), efficiency
 
 

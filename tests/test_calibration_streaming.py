@@ -148,3 +148,35 @@ def test_a_failing_chunk_leaves_no_score_file(tmp_path):
     with pytest.raises(RuntimeError, match="second chunk"):
         run_calibration(settings_from_dict(data), FailingScorer(), samples, tmp_path / "build", {}, {})
     assert list((tmp_path / "build" / "scores").glob("*")) == []
+
+
+def test_a_chunk_scored_before_the_thresholds_leaves_efficiencies_equal_to_the_direct_ones(tmp_path):
+    from gelato.calibration.streaming import (
+        DeferredEfficiency, PendingThresholds, ScorePass, plan_chunks, read_chunk, score_chunk,
+    )
+    from gelato.calibration.tally import fine_score_edges
+
+    settings = load_settings()
+    sample = write_synthetic_samples(tmp_path, n_ref=2000, n_proc=1500)["ttbar_1lep"]
+    scorer = SyntheticScorer()
+    edges = fine_score_edges(scorer.score_type.lsb, scorer.score_type.max_value)
+    thresholds = {kind: {rate: {"threshold": 2.0 + rate / 2000} for rate in settings.rates_hz}
+                  for kind in ("float", "emulated")}
+    task = plan_chunks("ttbar_1lep", sample, settings.chunk_events)[0]
+    pending = PendingThresholds()
+
+    def run(given):
+        job = (task, ScorePass(settings, edges, None, None, True, True, thresholds=given))
+        return score_chunk(job, read_chunk(job, scorer), scorer)
+
+    tally, _, deferred = run(pending)
+    assert isinstance(deferred, DeferredEfficiency)
+    pending.set(thresholds)
+    for hists, flips in (deferred.at(settings.rates_hz, thresholds), run(pending)[2]):
+        direct_hists, direct_flips = run(thresholds)[2]
+        assert flips == direct_flips and hists.w_pass == direct_hists.w_pass
+        for name in direct_hists.totals:
+            np.testing.assert_array_equal(hists.totals[name], direct_hists.totals[name])
+            for key in direct_hists.keys:
+                np.testing.assert_array_equal(hists.passed[name][key], direct_hists.passed[name][key])
+    assert tally.n_events == run(thresholds)[0].n_events == 1500
