@@ -95,6 +95,7 @@ def test_bench_refuses_a_reports_path_it_cannot_create_before_benchmarking(sampl
 
 def test_an_unreachable_scheduler_is_a_clear_error():
     import dask
+    import distributed  # noqa: F401 - its config defaults first, or leaving dask.config.set would drop them
 
     from gelato.calibration.execution import open_executor
 
