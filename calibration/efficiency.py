@@ -73,8 +73,8 @@ class GridLookup:
 
     A value's grid cell, found by arithmetic, lies inside one bin, which a table gives; the
     cell can be off by one where rounding meets a cell boundary, so the guess is then
-    corrected against the edges themselves (compiled: :func:`.kernels.grid_bins`).  The result equals :func:`bin_index` for every
-    value, NaN and infinities included (tested).
+    corrected against the edges themselves (compiled: :func:`.kernels.grid_bins`).  The
+    result equals :func:`bin_index` for every value, NaN and infinities included (tested).
     """
 
     edges: np.ndarray

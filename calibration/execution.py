@@ -21,7 +21,6 @@ import concurrent.futures
 import contextlib
 import itertools
 import logging
-import os
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass

@@ -60,7 +60,8 @@ static void grid_bins(const T* values, const uint8_t* present, int64_t n, double
             cell = last;
         } else {
             const double position = (value - origin) * inverse_step;
-            cell = position <= 0.0 ? 0 : (position >= static_cast<double>(last) ? last : static_cast<int64_t>(position));
+            cell = position <= 0.0 ? 0
+                 : (position >= static_cast<double>(last) ? last : static_cast<int64_t>(position));
         }
         out[i] = corrected(value, table[cell], edges, top);
     }
@@ -190,8 +191,8 @@ def library() -> ctypes.CDLL:
             lib.gelato_variable_histograms.argtypes = [_array(np.int64), _array(np.float64), _array(np.int64), i64,
                                                        i64, i64, _array(np.float64), _array(np.float64),
                                                        _array(np.float64, 2)]
-            for function in (lib.gelato_grid_bins_f64, lib.gelato_grid_bins_f32, lib.gelato_log_bins, lib.gelato_menu_items,
-                             lib.gelato_count_positive):
+            for function in (lib.gelato_grid_bins_f64, lib.gelato_grid_bins_f32, lib.gelato_log_bins,
+                             lib.gelato_menu_items, lib.gelato_count_positive):
                 function.restype = None
             lib.gelato_variable_histograms.restype = i64
             _LIBRARY = lib

@@ -208,10 +208,11 @@ def _markdown(result: dict) -> list[str]:
 def end_to_end_verdicts(section: dict) -> list[str]:
     """The two verdict lines of the end-to-end section: rate ratio and peak memory, each PASS or FAIL."""
     e2e = section["end_to_end"]
+    workers = "" if e2e["execution"].startswith("single process") else " (this process only: Dask workers not included)"
     return [f"end-to-end/raw read = {section['ratio']:.3f} (target >= {section['target_ratio']:.3f}; "
             f"{section['pass_name']}): {'PASS' if section['pass'] else 'FAIL'}",
             f"end-to-end peak memory = {e2e['peak_memory_mb']:.0f} MiB on {e2e['events']:,} events"
-            f"{'' if e2e['execution'].startswith('single process') else ' (this process only: Dask workers not included)'}"
+            f"{workers}"
             f" (target < {section['target_peak_mb']:.0f} MiB): {'PASS' if section['peak_pass'] else 'FAIL'}"]
 
 

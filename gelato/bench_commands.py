@@ -62,7 +62,8 @@ def register(subparsers) -> None:
                         "(default: %(default)s)")
     p.add_argument("--chunk-threads", type=int, default=None,
                    help="threads for the end-to-end chunk tasks in this process (default: the usable cores, at most 4)")
-    p.add_argument("--reports", type=Path, default=DEFAULT_REPORTS, help="where bench.md/bench.json go (default: %(default)s)")
+    p.add_argument("--reports", type=Path, default=DEFAULT_REPORTS,
+                   help="where bench.md/bench.json go (default: %(default)s)")
     add_cluster_arguments(p)
     p.set_defaults(func=bench_command, out=DEFAULT_BUILD)
 
