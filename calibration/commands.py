@@ -180,7 +180,8 @@ def _calibrate(args: argparse.Namespace, settings: CalibrationSettings, samples:
     result.timings_s["report"] = time.perf_counter() - t0
     step_done("report")
     result.timings_s["total"] = time.perf_counter() - t_start
-    result.timings_s["peak_memory_mb"] = peak_memory_mb()
+    # resetting the high-water mark per step resets ru_maxrss too: the process peak is the largest step's
+    result.timings_s["peak_memory_mb"] = max([peak_memory_mb(), *step_peaks.values()])
     result.timings_s.update({f"peak_memory_mb_{step}": mb for step, mb in step_peaks.items()})
     with atomic_output(args.reports / "calibration" / "timings.json") as tmp:
         tmp.write_text(json.dumps({k: round(v, 2) for k, v in result.timings_s.items()}, indent=2) + "\n")
@@ -205,6 +206,6 @@ def _print_summary(result, reports: Path) -> None:
     steps = {k.removeprefix("peak_memory_mb_"): v for k, v in result.timings_s.items()
              if k.startswith("peak_memory_mb_")}
     by_step = f"; by step: {', '.join(f'{k} {v:.0f}' for k, v in steps.items())} MiB" if steps else ""
-    print(f"peak memory of this process: {result.timings_s['peak_memory_mb']:.0f} MiB (ru_maxrss; workers not "
-          f"included){by_step}")
+    print(f"peak memory of this process: {result.timings_s['peak_memory_mb']:.0f} MiB (resident high-water mark; "
+          f"workers not included){by_step}")
     print(f"report: {reports / 'index.md'}")

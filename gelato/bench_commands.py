@@ -75,6 +75,8 @@ def bench_command(args: argparse.Namespace) -> int:
     for name in ("predict_events", "ap_fixed_events", "repeats", "end_to_end_repeats"):
         if getattr(args, name) < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
+    if not args.end_to_end and (args.scheduler or args.local_cluster):
+        raise ValueError("--scheduler and --local-cluster run the end-to-end section, which --no-end-to-end skips")
     for name in ("threads", "chunk_threads", "end_to_end_events"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
@@ -112,13 +114,15 @@ def bench_command(args: argparse.Namespace) -> int:
 
 
 def _writable_folder(folder: Path, option: str) -> None:
-    """Create ``folder`` now, so that a bad path is refused before minutes of benchmarking, not after."""
-    try:
-        Path(folder).mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ValueError(f"{option} {folder}: cannot create this folder ({exc.strerror})") from None
-    if not os.access(folder, os.W_OK):
-        raise ValueError(f"{option} {folder}: folder not writable")
+    """Refuse now, before minutes of benchmarking, a ``folder`` that could not be created or written later
+    (nothing is created here: a refused run leaves no empty folder behind)."""
+    existing = Path(folder).absolute()
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ValueError(f"{option} {folder}: cannot create this folder ({existing} is a file)")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ValueError(f"{option} {folder}: {existing} is not writable")
 
 
 def _efficiency_samples(args: argparse.Namespace) -> dict[str, Path]:

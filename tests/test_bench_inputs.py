@@ -89,8 +89,23 @@ def test_bench_refuses_a_reports_path_it_cannot_create_before_benchmarking(sampl
     blocker.write_text("not a folder")
     assert main(["bench", "--sample", str(sample), "--reports", str(blocker / "sub"),
                  "--out", str(tmp_path / "hls")]) == 2
-    assert f"--reports {blocker / 'sub'}: cannot create this folder" in _error(capsys)
+    assert f"--reports {blocker / 'sub'}: cannot create this folder ({blocker} is a file)" in _error(capsys)
     assert not (tmp_path / "hls").exists()
+
+
+def test_a_refused_bench_leaves_no_reports_folder(tmp_path, capsys):
+    features = synthetic_events(10, np.random.default_rng(3), 10.0)
+    features[1, 1] = np.inf
+    path = write_events(tmp_path / "bad.h5", features)
+    assert main(["bench", "--sample", str(path), "--reports", str(tmp_path / "new" / "reports"),
+                 "--out", str(tmp_path / "hls")]) == 2
+    assert not (tmp_path / "new").exists()
+
+
+def test_bench_refuses_a_cluster_without_the_end_to_end_section(sample, tmp_path, capsys):
+    assert main(["bench", "--sample", str(sample), "--no-end-to-end", "--local-cluster", "2",
+                 "--out", str(tmp_path / "hls")]) == 2
+    assert "which --no-end-to-end skips" in _error(capsys)
 
 
 def test_an_unreachable_scheduler_is_a_clear_error():
