@@ -164,6 +164,9 @@ def _end_to_end(args: argparse.Namespace, emulator, samples: dict[str, Path]) ->
     finally:
         shutil.rmtree(work, ignore_errors=True)
     section.update(measured=True, pass_name="full pass: float and emulated scores")
+    if args.end_to_end_events is not None:
+        section["samples"][settings.reference_process] = (f"{reference}: {args.sample} replicated to "
+                                                          f"{args.end_to_end_events:,} events, deleted after the run")
     print("end to end:")
     print("\n".join(end_to_end_lines(section)).replace("**", ""))
     return section
