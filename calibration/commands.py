@@ -118,31 +118,23 @@ def _progress_factory():
 
 def run_calibrate(args: argparse.Namespace) -> int:
     """`gelato calibrate`: see the module docstring and docs/calibration.md."""
-    from gelato.bench import peak_memory_mb as high_water_mb
-    from gelato.bench import reset_peak_memory
+    from gelato.bench import StepMemory
     from gelato.calibration.execution import open_executor
 
-    step_peaks: dict[str, float] = {}
-
-    def step_done(step: str) -> None:
-        """Record the resident high-water mark of the step just done and reset it for the next."""
-        if resettable:
-            step_peaks[step] = high_water_mb()
-            reset_peak_memory()
-
-    resettable = reset_peak_memory()
+    memory = StepMemory()
     t_start = time.perf_counter()
     settings = load_settings(args.calibration)
     samples = validate_inputs(args, settings)
     with open_executor(args.scheduler, args.local_cluster) as executor:  # a bad scheduler fails now, not later
-        return _calibrate(args, settings, samples, executor, t_start, step_done, step_peaks)
+        return _calibrate(args, settings, samples, executor, t_start, memory)
 
 
 def _calibrate(args: argparse.Namespace, settings: CalibrationSettings, samples: dict[str, Path], executor,
-               t_start: float, step_done, step_peaks: dict[str, float]) -> int:
-    """Steps 2-6 of `gelato calibrate` with the chunk tasks' executor already open."""
+               t_start: float, memory) -> int:
+    """Steps 2-6 of `gelato calibrate` with the chunk tasks' executor already open; ``memory`` is a
+    :class:`gelato.bench.StepMemory`."""
     from gelato.calibration.findings import findings_for_result
-    from gelato.calibration.pipeline import peak_memory_mb, run_calibration
+    from gelato.calibration.pipeline import run_calibration
     from gelato.calibration.report import write_report
     from gelato.hls.csim import run_csim_report
     from gelato.hls.emulate import FirmwareEmulator
@@ -150,14 +142,14 @@ def _calibrate(args: argparse.Namespace, settings: CalibrationSettings, samples:
     t0 = time.perf_counter()
     emulator = FirmwareEmulator(args.model, args.config, args.build / "hls")
     t_build = time.perf_counter() - t0
-    step_done("emulator_build")
+    memory.done("emulator_build")
     print(f"firmware emulation ready ({t_build:.0f} s); score type {emulator.score_type}")
 
     t0 = time.perf_counter()
     bit_exact = run_csim_report(emulator, list(samples.values()), None, n_events=settings.csim_events,
                                 names=args.names)  # csim.{json,md} are written with the report, at the end
     t_csim = time.perf_counter() - t0
-    step_done("csim")
+    memory.done("csim")
     print(f"C-simulation check done ({t_csim:.0f} s)")
 
     digest_extra = {"model": _file_digest(args.model), "hls_config": _file_digest(args.config),
@@ -168,21 +160,20 @@ def _calibrate(args: argparse.Namespace, settings: CalibrationSettings, samples:
     print(f"chunk tasks run in: {executor.description}")
     result = run_calibration(settings, emulator, samples, args.build, bit_exact, digest_extra, _progress_factory(),
                              names=args.names, executor=executor, scorer_factory=factory)
-    step_done("scoring")
+    memory.done("scoring")
     result.inputs = {"model": str(args.model), "hls_config": str(args.config), "samples": str(args.samples)}
     result.timings_s.update({"emulator_build": t_build, "csim": t_csim})
     t0 = time.perf_counter()
     findings = findings_for_result(result)
     result.timings_s["findings"] = time.perf_counter() - t0
-    step_done("findings")
+    memory.done("findings")
     t0 = time.perf_counter()
     write_report(result, args.reports, findings)
     result.timings_s["report"] = time.perf_counter() - t0
-    step_done("report")
+    memory.done("report")
     result.timings_s["total"] = time.perf_counter() - t_start
-    # resetting the high-water mark per step resets ru_maxrss too: the process peak is the largest step's
-    result.timings_s["peak_memory_mb"] = max([peak_memory_mb(), *step_peaks.values()])
-    result.timings_s.update({f"peak_memory_mb_{step}": mb for step, mb in step_peaks.items()})
+    result.timings_s["peak_memory_mb"] = memory.process_peak()
+    result.timings_s.update({f"peak_memory_mb_{step}": mb for step, mb in memory.peaks.items()})
     with atomic_output(args.reports / "calibration" / "timings.json") as tmp:
         tmp.write_text(json.dumps({k: round(v, 2) for k, v in result.timings_s.items()}, indent=2) + "\n")
 

@@ -172,6 +172,8 @@ def _array(kind, ndim: int = 1):
 def library() -> ctypes.CDLL:
     """The compiled kernels, built on first use (thread-safe)."""
     global _LIBRARY
+    if _LIBRARY is not None:  # every kernel call comes here: no lock once built
+        return _LIBRARY
     with _LOCK:
         if _LIBRARY is None:
             from gelato.hls.fastscore import build_fast_library

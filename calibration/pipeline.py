@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import resource
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -47,15 +46,10 @@ from gelato.features import FEATURE_NAMES
 
 log = logging.getLogger(__name__)
 
-__all__ = ["KINDS", "CalibrationResult", "run_calibration", "saturation_table", "peak_memory_mb"]
+__all__ = ["KINDS", "CalibrationResult", "run_calibration", "saturation_table"]
 
 #: Factory of per-sample progress callbacks (the CLI passes tqdm bars): (label, total) -> (advance, close).
 ProgressFactory = Callable[[str, int], tuple[Callable[[int], None], Callable[[], None]]]
-
-
-def peak_memory_mb() -> float:
-    """Peak resident memory of this process so far [MiB] (``ru_maxrss``, kB on Linux)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 @dataclass

@@ -82,6 +82,25 @@ def peak_memory_mb() -> float:
     return peak if peak is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+class StepMemory:
+    """The resident-set high-water mark of each step of a run, reset between steps where Linux allows."""
+
+    def __init__(self) -> None:
+        self.peaks: dict[str, float] = {}
+        self.resettable = reset_peak_memory()
+
+    def done(self, step: str) -> None:
+        """Record the high-water mark of the step just done and reset it for the next."""
+        if self.resettable:
+            self.peaks[step] = peak_memory_mb()
+            reset_peak_memory()
+
+    def process_peak(self) -> float:
+        """The process's peak: the largest step's (the resets also reset ``ru_maxrss``), or the
+        high-water mark since it started where nothing could be reset."""
+        return max(self.peaks.values(), default=0.0) if self.resettable else peak_memory_mb()
+
+
 def measure(name: str, run: Callable[[], Any], events: int, repeats: int = 1) -> tuple[Measurement, Any]:
     """Time ``run`` (median of ``repeats`` runs) and record its peak memory; returns the measurement and output."""
     reset = reset_peak_memory()

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from gelato.hls.fastkernel import kernel_source
+from gelato.malloc import usable_cores
 
 log = logging.getLogger(__name__)
 
@@ -37,11 +38,6 @@ FAST_DIR = "fast"
 MIN_EVENTS_PER_THREAD = 8192
 ROUNDING_MODE_CHANGED = ("the floating-point rounding mode is not round-to-nearest-even; something in this "
                          "process changed it, and the fast scorer relies on it")
-
-
-def available_cores() -> int:
-    """CPU cores this process may run on (the default thread count)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def host_cpu() -> str:
@@ -105,7 +101,7 @@ class FastScorer:
     def __init__(self, hls_model, out_dir: Path, threads: int | None = None):
         source = kernel_source(hls_model)  # FastKernelRefused when it cannot be exact
         self.library_path, self.build_record = build_fast_library(source, Path(out_dir))
-        self.threads = available_cores() if threads is None else int(threads)
+        self.threads = usable_cores() if threads is None else int(threads)
         if self.threads < 1:
             raise ValueError(f"threads must be >= 1, got {threads}")
 
